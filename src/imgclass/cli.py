@@ -1,0 +1,180 @@
+"""The ``imgclass`` command line: one subcommand = one library call.
+
+Every command that produces results takes ``--json`` and then prints one
+JSON object as its last line of standard output. Errors the user can fix
+print ``imgclass: error: ...`` without a traceback and exit with status 1;
+bad flags exit with status 2 (argparse); Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from imgclass import __version__
+from imgclass.errors import ImgclassError
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show defaults in --help and keep the description's line breaks."""
+
+
+def _emit(args: argparse.Namespace, text: str, result: dict) -> None:
+    print(text)
+    if args.json:
+        print(json.dumps(result, sort_keys=False))
+
+
+def _size(value: str) -> tuple[int, int]:
+    """'32' -> (32, 32); '28x32' -> (28, 32)."""
+    try:
+        parts = [int(v) for v in value.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {value!r}") from None
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or HxW with positive sizes, got {value!r}")
+    return (parts[0], parts[-1])
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """Flags that choose and read a dataset (shared by every data-consuming command)."""
+    from imgclass.data.registry import DATASET_HELP
+
+    p.add_argument("dataset", metavar="NAME", help=f"dataset: {DATASET_HELP}")
+    g = p.add_argument_group("dataset options")
+    g.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="look here first for mnist/fashion-mnist/cifar10 files (then $IMGCLASS_DATA, "
+                        "the user cache, /usr/share/datasets); downloads go here too")
+    g.add_argument("--no-download", dest="download", action="store_const", const=False, default=None,
+                   help="never download; fail if the files are not found locally")
+    g.add_argument("--data-seed", type=int, default=None, metavar="S",
+                   help="seed of the train/test split for datasets without one (digits, folder:) "
+                        "[default: 0]")
+    g.add_argument("--test-fraction", type=float, default=None, metavar="F",
+                   help="test share for datasets without a split (digits: 0.25, folder: 0.2)")
+    g.add_argument("--image-size", type=_size, default=None, metavar="N|HxW",
+                   help="folder: resize every image to this [default: the most common size]")
+    g.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                   help="folder: 1 = grayscale, 3 = RGB [default: 1 if all images are gray, else 3]")
+    g.add_argument("--class-names", metavar="FILE", default=None,
+                   help="idx: text file with one class name per line [default: DIR/classes.txt, else numbers]")
+
+
+def load_from_args(args: argparse.Namespace):
+    """Call :func:`imgclass.data.load` with the dataset flags that were given."""
+    from imgclass.data import load
+
+    return load(
+        args.dataset, data_dir=args.data_dir, download=args.download, seed=args.data_seed,
+        test_fraction=args.test_fraction, image_size=args.image_size, channels=args.channels,
+        class_names=args.class_names,
+    )
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from imgclass.data import available
+
+    names = available()
+    _emit(args, "\n".join(names), {"datasets": names})
+    return 0
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from imgclass.data import make_split
+    from imgclass.data.info import describe, format_description
+
+    ds = load_from_args(args)
+    split = make_split(ds, val=args.val, seed=args.seed) if args.val else None
+    d = describe(ds, split)
+    _emit(args, format_description(d), d)
+    return 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    from imgclass.data.plots import save_dataset_plots
+
+    ds = load_from_args(args)
+    paths = save_dataset_plots(ds, args.out_dir, per_class=args.per_class, seed=args.seed)
+    _emit(args, "\n".join(f"wrote {p}" for p in paths.values()),
+          {"dataset": ds.name, **{k: str(p) for k, p in paths.items()}})
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from imgclass.demo import run_demo
+
+    r = run_demo(seed=args.seed, epochs=args.epochs, lr=args.lr, reg=args.reg, batch_size=args.batch_size)
+    text = (
+        f"softmax regression on digits ({r['train_size']} train / {r['val_size']} val / {r['test_size']} test), "
+        f"{r['epochs']} epochs in {r['seconds']:.1f} s\n"
+        f"train accuracy {r['train_accuracy']:.4f}   val accuracy {r['val_accuracy']:.4f}\n"
+        f"test accuracy  {r['test_accuracy']:.4f}"
+    )
+    _emit(args, text, r)
+    return 0
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imgclass", formatter_class=_Formatter,
+        description="Image classification from a linear classifier to a tuned CNN.\n"
+                    "Run 'imgclass COMMAND --help' for the flags of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"imgclass {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(parent, name, func, help_text, json_flag=True):
+        p = parent.add_parser(name, help=help_text, description=help_text, formatter_class=_Formatter)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true",
+                           help="also print the results as one JSON object on the last line")
+        return p
+
+    data = sub.add_parser("data", help="inspect and plot datasets", description="Inspect and plot datasets.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    command(data_sub, "list", cmd_data_list, "list the dataset names imgclass can load")
+
+    p = command(data_sub, "info", cmd_data_info,
+                "counts per split and per class, image shape, value range of a dataset")
+    add_data_args(p)
+    p.add_argument("--val", type=lambda s: float(s) if "." in s else int(s), default=0, metavar="V",
+                   help="also carve a validation split off train: a fraction (0.1) or a count (5000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+
+    p = command(data_sub, "show", cmd_data_show,
+                "write a PNG grid of samples per class and a PNG bar chart of class frequencies")
+    add_data_args(p)
+    p.add_argument("--out-dir", default="plots", metavar="DIR", help="directory for the PNG files")
+    p.add_argument("--per-class", type=int, default=8, metavar="N", help="samples shown per class")
+    p.add_argument("--seed", type=int, default=0, help="seed for picking the samples")
+
+    p = command(sub, "demo", cmd_demo,
+                "train softmax regression on the bundled digits and print its test accuracy")
+    p.add_argument("--seed", type=int, default=0, help="seed of the splits, initialization and batch order")
+    p.add_argument("--epochs", type=int, default=30, help="passes over the training set")
+    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
+    p.add_argument("--reg", type=float, default=1e-4, help="L2 regularization strength")
+    p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="imgclass: %(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except ImgclassError as e:
+        print(f"imgclass: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("imgclass: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
