@@ -27,6 +27,8 @@ PREFIXED: dict[str, Callable[..., Dataset]] = {
 ALIASES = {"fashion": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist",
            "cifar-10": "cifar10", "cifar": "cifar10"}
 
+CLI_FLAGS = {"seed": "--data-seed", "download": "--no-download"}  # where the flag is not --<option>
+
 DATASET_HELP = (
     "digits (bundled, offline), mnist, fashion-mnist, cifar10, "
     "idx:DIR (four IDX files), folder:DIR (one subfolder per class)"
@@ -81,7 +83,7 @@ def load(name: str, **options) -> Dataset:
     extra = sorted(set(given) - set(accepted))
     if extra:
         def flag(k):
-            return f"{k} (--{k.replace('_', '-')})"
+            return f"{k} ({CLI_FLAGS.get(k, '--' + k.replace('_', '-'))})"
 
         takes = ", ".join(flag(p) for p in accepted if p != "path") or "no options"
         raise DataError(f"dataset {name!r} does not take {', '.join(map(flag, extra))}; it takes: {takes}")
