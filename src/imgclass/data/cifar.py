@@ -48,6 +48,8 @@ _core = getattr(np, "_core", None) or np.core  # NumPy 2 moved numpy.core to num
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _core.multiarray._reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _core.multiarray._reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _core.numeric._frombuffer,  # protocol 5 arrays
+    ("numpy._core.numeric", "_frombuffer"): _core.numeric._frombuffer,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): codecs.encode,  # how Python 3 protocol-2 pickles spell bytes

@@ -40,6 +40,20 @@ def _image_files(class_dir: Path, exts: set[str]) -> list[Path]:
     )
 
 
+def _decoded_size(img) -> tuple[int, int]:
+    """(H, W) of ``img`` as :func:`to_array` sees it, i.e. after EXIF orientation, from the header."""
+    h, w = img.height, img.width
+    if img.format == "TIFF":
+        return h, w  # Pillow's TIFF reader already reports the oriented size
+    if img.format == "PNG" and "exif" not in img.info:
+        return h, w  # PngImageFile.getexif() would decode the whole image to look for a late eXIf chunk
+    try:
+        orientation = img.getexif().get(0x0112, 1)  # ExifTags.Base.Orientation
+    except Exception:  # a damaged EXIF block; the decoding pass reports real problems
+        orientation = 1
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)  # 5..8 turn the image by 90 degrees
+
+
 def _scan(root: Path, classes: list[str], exts: set[str]) -> list[tuple[Path, int]]:
     """(file, label) pairs under ``root/<class>/``."""
     items = []
@@ -84,6 +98,8 @@ def load_folder(
         The seeded stratified train/test split, used only when the folder
         has no ``train/`` and ``test/`` subfolders.
     """
+    if channels is not None and channels not in (1, 3):
+        raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"folder:{path}: directory does not exist")
@@ -109,7 +125,7 @@ def load_folder(
     for p, _ in train_items + test_items:
         try:
             with open_image(p) as img:
-                sizes[(img.height, img.width)] += 1
+                sizes[_decoded_size(img)] += 1
                 gray &= img.mode in GRAY_MODES
         except DataError:
             pass  # reported once, in the decoding pass

@@ -1,0 +1,38 @@
+"""Shared fixtures: an isolated data environment and small official-format files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_env(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's real cache or $IMGCLASS_DATA."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("IMGCLASS_DATA", raising=False)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def make_images(rng, n: int, shape=(1, 28, 28), k: int = 10):
+    """Random uint8 images (N, C, H, W) and labels cycling through every class."""
+    x = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+    y = np.arange(n) % k
+    return x, y
+
+
+def require_fashion_mnist():
+    """Skip without the Debian dataset, unless CI demands it (IMGCLASS_REQUIRE_REAL_DATA=1)."""
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("IMGCLASS_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(f"real Fashion-MNIST missing from {FASHION_DIR}: apt-get install -y dataset-fashion-mnist")
+        pytest.skip("real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
