@@ -403,8 +403,6 @@ def make_mnist_files(directory: Path, seed: int = 0):
 def patch_mnist_remote(monkeypatch, urls, md5s):
     monkeypatch.setattr(idx, "MNIST_URLS", urls)
     monkeypatch.setattr(idx, "MNIST_MD5", md5s)
-    # REMOTE captured the original list and dict at import time; patch it too.
-    monkeypatch.setitem(idx.REMOTE, "mnist", (urls, md5s, idx.MNIST_CLASSES))
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Pa
                 f"data directory {str(data_dir)!r} does not exist; "
                 "create it, or leave out --data-dir to use the default search path"
             )
-        dirs += [data_dir / name, data_dir]
+        dirs += [data_dir, data_dir / name]
     env = os.environ.get("IMGCLASS_DATA")
     if env:
         dirs.append(Path(env).expanduser() / name)

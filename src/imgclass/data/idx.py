@@ -63,10 +63,13 @@ FASHION_MD5 = {
     "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
-REMOTE = {
-    "mnist": (MNIST_URLS, MNIST_MD5, MNIST_CLASSES),
-    "fashion-mnist": (FASHION_URLS, FASHION_MD5, FASHION_CLASSES),
-}
+
+
+def _remote(name: str) -> tuple[list[str], dict[str, str], list[str]]:
+    """(mirror URLs, md5 per file, class names), looked up at call time (tests patch them)."""
+    if name == "mnist":
+        return MNIST_URLS, MNIST_MD5, MNIST_CLASSES
+    return FASHION_URLS, FASHION_MD5, FASHION_CLASSES
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -182,7 +185,7 @@ def load_idx_dir(directory: str | os.PathLike, name: str, classes: list[str] | N
 
 def load_mnist_like(name: str, data_dir=None, download: bool = True) -> Dataset:
     """Load ``mnist`` or ``fashion-mnist`` following the search order in :mod:`.download`."""
-    urls, md5s, classes = REMOTE[name]
+    urls, md5s, classes = _remote(name)
     dirs = search_dirs(name, data_dir)
     for d in dirs:
         if find_idx_files(d) is not None:

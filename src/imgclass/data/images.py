@@ -64,7 +64,7 @@ def to_array(img: Image.Image, size: tuple[int, int] | None = None, channels: in
             img = ImageOps.exif_transpose(img)
             if img.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
                 img = _to_8bit(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:  # incl. colour-key PNGs
                 rgba = img.convert("RGBA")
                 img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
             img = img.convert("L" if channels == 1 else "RGB")
