@@ -116,6 +116,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    from imgclass.nn.checks import format_rows, run_checks
+
+    rows = run_checks(seed=args.seed)
+    failed = [f"{c} {g}" for c, g, e, b in rows if not e < b]
+    text = format_rows(rows) + f"\n{len(rows) - len(failed)}/{len(rows)} gradients within their bounds"
+    result = {"checks": [{"component": c, "gradient": g, "rel_error": e, "bound": b} for c, g, e, b in rows],
+              "max_rel_error": max(e for _, _, e, _ in rows), "failed": failed}
+    _emit(args, text, result)
+    if failed:
+        print(f"imgclass: error: {len(failed)} gradient(s) exceed their bound: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgclass", formatter_class=_Formatter,
@@ -159,6 +174,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
     p.add_argument("--reg", type=float, default=1e-4, help="L2 regularization strength")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
+    p = command(sub, "gradcheck", cmd_gradcheck,
+                "check every NumPy layer, loss and model against numeric gradients; exit 1 if a bound is exceeded")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random test inputs")
     return parser
 
 

@@ -1,0 +1,444 @@
+"""2-D convolution and pooling, written by hand in NumPy.
+
+No autograd, no torch, no scipy: every forward and backward pass below is
+plain NumPy. Each op is a cs231n-style pair of pure functions,
+``op_forward(x, ...) -> (out, cache)`` and ``op_backward(dout, cache) -> grads``,
+on ``(N, C, H, W)`` arrays.
+
+* ``conv_forward_naive`` / ``conv_backward_naive`` and ``max_pool_*_naive``
+  loop over every output pixel: the readable reference and the test oracle.
+* ``conv_forward`` / ``conv_backward`` are the fast path, im2col + one GEMM.
+  The columns are laid out ``(C*KH*KW, N*H_out*W_out)`` so that the forward
+  product, ``dw`` and ``dcols`` are each a single BLAS call with no large
+  transpose; im2col and col2im loop over the ``KH*KW`` kernel offsets only,
+  copying (or adding) one strided slice each, with the zero padding handled
+  by clipping the slices instead of copying into a padded array.
+* Pooling is separable: a window's maximum (or sum) is the maximum over its
+  rows of the maximum over its columns, so both directions are a loop over
+  ``KH + KW`` strided slices. Taking the first maximum in each stage gives the
+  first maximum in row-major order, the element PyTorch routes the gradient to.
+
+Geometry follows PyTorch: ``stride``, ``padding`` and ``dilation`` are an int or
+an ``(h, w)`` pair, and ``H_out = (H + 2*pad_h - dil_h*(KH - 1) - 1) // stride_h + 1``.
+float32 inputs stay float32; mixed inputs promote as NumPy does.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from imgclass.errors import ImgclassError
+
+Pair = tuple[int, int]
+
+
+# ----------------------------------------------------------------- geometry
+
+def _pair(value, name: str, minimum: int) -> Pair:
+    """``value`` (an int or an ``(h, w)`` pair) as a pair of ints ``>= minimum``."""
+    try:
+        h, w = (value, value) if np.ndim(value) == 0 else value
+        pair = (operator.index(h), operator.index(w))
+    except (TypeError, ValueError):
+        raise ImgclassError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    if min(pair) < minimum:
+        raise ImgclassError(f"{name} must be >= {minimum}, got {value!r}")
+    return pair
+
+
+def _check_4d(x: np.ndarray, name: str) -> None:
+    if np.ndim(x) != 4:
+        raise ImgclassError(f"{name} must be 4-D (N, C, H, W), got shape {np.shape(x)}")
+
+
+def _conv_geometry(x, w, b, stride, padding, dilation) -> tuple[Pair, Pair, Pair, Pair]:
+    """Validate a convolution's arguments; return ``stride, pad, dil, (H_out, W_out)``."""
+    _check_4d(x, "x")
+    if np.ndim(w) != 4:
+        raise ImgclassError(f"w must be 4-D (F, C, KH, KW), got shape {np.shape(w)}")
+    F, C, KH, KW = w.shape
+    if x.shape[1] != C:
+        raise ImgclassError(f"x has {x.shape[1]} channels but w expects {C} (w is (F, C, KH, KW) = {w.shape})")
+    if np.shape(b) != (F,):
+        raise ImgclassError(f"b must have shape ({F},), one bias per filter, got {np.shape(b)}")
+    stride, pad, dil = _pair(stride, "stride", 1), _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
+    out = tuple((size + 2 * p - d * (k - 1) - 1) // s + 1
+                for size, k, s, p, d in zip(x.shape[2:], (KH, KW), stride, pad, dil))
+    if min(out) < 1:
+        raise ImgclassError(
+            f"conv output would be empty: input {x.shape[2]}x{x.shape[3]} with padding {pad} is smaller than "
+            f"the {KH}x{KW} kernel dilated by {dil}; use more padding or a smaller kernel/dilation")
+    return stride, pad, dil, out
+
+
+def _span(start: int, count: int, step: int) -> slice:
+    """``count`` indices ``start, start + step, ...`` as a slice (``count >= 1``)."""
+    return slice(start, start + (count - 1) * step + 1, step)
+
+
+def _clip(k: int, dil: int, pad: int, stride: int, size: int, out: int) -> tuple[int, int, int]:
+    """Outputs ``[lo, hi)`` whose kernel offset ``k`` lands inside the input, and the first input index.
+
+    Output ``i`` reads input ``i*stride + k*dil - pad``; the rest read zero padding.
+    """
+    first = k * dil - pad
+    lo = min(out, max(0, -(first // stride)))  # ceil(-first / stride)
+    hi = max(lo, min(out, (size - 1 - first) // stride + 1))
+    return lo, hi, first + lo * stride
+
+
+def _offsets(kernel: Pair, stride: Pair, pad: Pair, dil: Pair, in_hw: tuple, out_hw: Pair):
+    """For each kernel offset ``(kh, kw)``: its output window and the input slices it reads.
+
+    Yields ``kh, kw, (out_rows, out_cols), (in_rows, in_cols)`` as slices, or
+    ``(None, None)`` for both when the offset only ever reads padding.
+    """
+    for kh in range(kernel[0]):
+        i0, i1, h0 = _clip(kh, dil[0], pad[0], stride[0], in_hw[0], out_hw[0])
+        for kw in range(kernel[1]):
+            j0, j1, w0 = _clip(kw, dil[1], pad[1], stride[1], in_hw[1], out_hw[1])
+            if i1 == i0 or j1 == j0:
+                yield kh, kw, (None, None), (None, None)
+            else:
+                yield kh, kw, (slice(i0, i1), slice(j0, j1)), (_span(h0, i1 - i0, stride[0]), _span(w0, j1 - j0, stride[1]))
+
+
+# ------------------------------------------------------- naive convolution
+
+def conv_forward_naive(x, w, b, stride=1, padding=0, dilation=1):
+    """Convolution (cross-correlation, as PyTorch) by explicit loops over every output pixel.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (F, C, KH, KW)
+    b : ndarray, shape (F,)
+    stride, padding, dilation : int or (h, w) pair
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, H_out, W_out)
+    cache : tuple for :func:`conv_backward_naive`
+    """
+    (sh, sw), (ph, pw), (dh, dw), (Ho, Wo) = _conv_geometry(x, w, b, stride, padding, dilation)
+    N, F, (KH, KW) = x.shape[0], w.shape[0], w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H + 2ph, W + 2pw)
+    out = np.zeros((N, F, Ho, Wo), dtype=np.result_type(x, w, b))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    window = xp[n, :, _span(i * sh, KH, dh), _span(j * sw, KW, dw)]  # (C, KH, KW)
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    return out, (x, w, (sh, sw), (ph, pw), (dh, dw))
+
+
+def conv_backward_naive(dout, cache):
+    """Gradients of :func:`conv_forward_naive` by the same loops.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, F, H_out, W_out)
+    cache : from :func:`conv_forward_naive`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dw : ndarray, shape (F, C, KH, KW)
+    db : ndarray, shape (F,)
+    """
+    x, w, (sh, sw), (ph, pw), (dh, dw_) = cache
+    N, F, Ho, Wo = dout.shape
+    H, W, (KH, KW) = x.shape[2], x.shape[3], w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H + 2ph, W + 2pw)
+    dxp = np.zeros(xp.shape, dtype=np.result_type(dout, x, w))
+    dw = np.zeros(w.shape, dtype=dxp.dtype)
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    rows, cols = _span(i * sh, KH, dh), _span(j * sw, KW, dw_)
+                    dw[f] += dout[n, f, i, j] * xp[n, :, rows, cols]
+                    dxp[n, :, rows, cols] += dout[n, f, i, j] * w[f]
+    db = dout.sum(axis=(0, 2, 3))
+    return dxp[:, :, ph:ph + H, pw:pw + W], dw, db
+
+
+# -------------------------------------------------- fast convolution (GEMM)
+
+# Samples are processed in blocks whose columns take about this many bytes: a
+# block's columns stay in cache between im2col and the GEMM, and no call
+# allocates (and page-faults in) a buffer the size of the whole batch's columns.
+_BLOCK_BYTES = 2 ** 21
+
+
+def _blocks(n: int, bytes_per_sample: int) -> list[slice]:
+    step = max(1, _BLOCK_BYTES // max(1, bytes_per_sample))
+    return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+def _im2col(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair, out_hw: Pair, dtype) -> np.ndarray:
+    """Columns ``(C*KH*KW, N*H_out*W_out)``: row ``(c, kh, kw)``, column ``(n, i, j)`` is the input under that tap.
+
+    One strided copy per kernel offset; taps that fall in the padding are set to zero.
+    """
+    N, C, H, W = x.shape
+    cols = np.empty((C, *kernel, N, *out_hw), dtype=dtype)
+    xt = x.transpose(1, 0, 2, 3)  # (C, N, H, W) view
+    for kh, kw, (oi, oj), (ii, ij) in _offsets(kernel, stride, pad, dil, (H, W), out_hw):
+        slab = cols[:, kh, kw]  # (C, N, H_out, W_out) view
+        if oi is None:
+            slab[...] = 0
+            continue
+        slab[:, :, :oi.start] = 0
+        slab[:, :, oi.stop:] = 0
+        slab[:, :, oi, :oj.start] = 0
+        slab[:, :, oi, oj.stop:] = 0
+        slab[:, :, oi, oj] = xt[:, :, ii, ij]
+    return cols.reshape(C * kernel[0] * kernel[1], -1)  # (C*KH*KW, N*H_out*W_out)
+
+
+def _col2im(dcols: np.ndarray, dx: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair, out_hw: Pair) -> None:
+    """Adjoint of :func:`_im2col`: overwrite ``dx (N, C, H, W)`` with the sum of ``dcols`` over the taps."""
+    N, C, H, W = dx.shape
+    dcols = dcols.reshape(C, *kernel, N, *out_hw)  # (C, KH, KW, N, H_out, W_out)
+    dx[...] = 0
+    dxt = dx.transpose(1, 0, 2, 3)  # (C, N, H, W) view
+    for kh, kw, (oi, oj), (ii, ij) in _offsets(kernel, stride, pad, dil, (H, W), out_hw):
+        if oi is not None:
+            dxt[:, :, ii, ij] += dcols[:, kh, kw, :, oi, oj]
+
+
+def conv_forward(x, w, b, stride=1, padding=0, dilation=1):
+    """Convolution by im2col and a matrix product: the fast path models use.
+
+    Same arguments, output and errors as :func:`conv_forward_naive`. The
+    columns of a block of samples are built, multiplied and dropped; the
+    backward pass rebuilds them (one more copy, but the cache stays as small as ``x``).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (F, C, KH, KW)
+    b : ndarray, shape (F,)
+    stride, padding, dilation : int or (h, w) pair
+
+    Returns
+    -------
+    out : ndarray, shape (N, F, H_out, W_out), C-contiguous
+    cache : tuple for :func:`conv_backward`
+    """
+    stride, pad, dil, out_hw = _conv_geometry(x, w, b, stride, padding, dilation)
+    dtype = np.result_type(x, w, b, np.float32)
+    N, F, kernel = x.shape[0], w.shape[0], w.shape[2:]
+    geometry = (kernel, stride, pad, dil, out_hw)
+    w2 = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*KH*KW)
+    bias = b.astype(dtype, copy=False)[:, None, None]  # (F, 1, 1)
+    out = np.empty((N, F, *out_hw), dtype=dtype)
+    for blk in _blocks(N, w2.size // F * out_hw[0] * out_hw[1] * dtype.itemsize):
+        prod = w2 @ _im2col(x[blk], *geometry, dtype)  # (F, n*H_out*W_out)
+        np.add(prod.reshape(F, -1, *out_hw).transpose(1, 0, 2, 3), bias, out=out[blk])  # (n, F, H_out, W_out)
+    return out, (x, w.shape, w2, geometry)
+
+
+def conv_backward(dout, cache):
+    """Gradients of :func:`conv_forward`: per block of samples, im2col again, two matrix products, col2im.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, F, H_out, W_out)
+        Cast to the forward pass's dtype (float32 stays float32).
+    cache : from :func:`conv_forward`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dw : ndarray, shape (F, C, KH, KW)
+    db : ndarray, shape (F,)
+    """
+    x, w_shape, w2, geometry = cache
+    N, F, Ho, Wo = dout.shape
+    dx = np.empty(x.shape, dtype=w2.dtype)
+    dw = np.zeros(w2.shape, dtype=w2.dtype)  # (F, C*KH*KW)
+    db = np.zeros(F, dtype=w2.dtype)
+    for blk in _blocks(N, w2.size // F * Ho * Wo * w2.dtype.itemsize):
+        cols = _im2col(x[blk], *geometry, w2.dtype)  # (C*KH*KW, n*Ho*Wo)
+        dout_t = np.empty((F, cols.shape[1] // (Ho * Wo), Ho, Wo), dtype=w2.dtype)
+        dout_t[...] = dout[blk].transpose(1, 0, 2, 3)
+        dout_t = dout_t.reshape(F, -1)  # (F, n*Ho*Wo)
+        db += dout_t.sum(axis=1)
+        dw += dout_t @ cols.T
+        _col2im(w2.T @ dout_t, dx[blk], *geometry)  # dcols (C*KH*KW, n*Ho*Wo)
+    return dx, dw.reshape(w_shape), db
+
+
+# ------------------------------------------------------------------ pooling
+
+def _pool_geometry(x, kernel, stride) -> tuple[Pair, Pair, Pair]:
+    """Validate a pooling's arguments; return ``kernel, stride, (H_out, W_out)`` (no padding)."""
+    _check_4d(x, "x")
+    kernel = _pair(kernel, "kernel", 1)
+    stride = kernel if stride is None else _pair(stride, "stride", 1)
+    if kernel[0] > x.shape[2] or kernel[1] > x.shape[3]:
+        raise ImgclassError(f"pooling kernel {kernel} is larger than the {x.shape[2]}x{x.shape[3]} input; "
+                            f"use a smaller kernel")
+    out = tuple((size - k) // s + 1 for size, k, s in zip(x.shape[2:], kernel, stride))
+    return kernel, stride, out
+
+
+def _running_max(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise maximum of same-shape ``views`` and the index of the first view holding it.
+
+    Each strided view is first copied into one contiguous scratch array:
+    copy + contiguous ``>``/``maximum`` is ~2x faster than ufuncs on strided views.
+    """
+    best = np.array(views[0], order="C")  # a contiguous copy
+    arg = np.zeros(best.shape, dtype=np.uint8 if len(views) < 256 else np.intp)
+    view_c, better = np.empty_like(best), np.empty(best.shape, dtype=bool)
+    for k, view in enumerate(views[1:], start=1):
+        np.copyto(view_c, view)
+        np.greater(view_c, best, out=better)  # strictly greater: a tie keeps the earlier index
+        np.maximum(best, view_c, out=best)
+        # the first maximum is the last strict improvement, i.e. the largest k that improved
+        np.maximum(arg, better.view(np.uint8) * arg.dtype.type(k), out=arg)
+    return best, arg
+
+
+def _unpool(grad: np.ndarray, arg: np.ndarray | None, axis: int, size: int, kernel: int, step: int) -> np.ndarray:
+    """Adjoint of one pooling stage along ``axis``: window offset ``k`` gets ``grad * (arg == k)``.
+
+    ``arg`` None sends all of ``grad`` to every offset (average pooling). The
+    result has length ``size`` along ``axis``; disjoint windows are assigned,
+    overlapping ones (``step < kernel``) accumulated.
+    """
+    count = grad.shape[axis]
+    shape = grad.shape[:axis] + (size,) + grad.shape[axis + 1:]
+    covered = step == kernel and size == count * step
+    dst = np.empty(shape, dtype=grad.dtype) if covered else np.zeros(shape, dtype=grad.dtype)
+    index = [slice(None)] * grad.ndim
+    for k in range(kernel):
+        index[axis] = _span(k, count, step)
+        view = dst[tuple(index)]
+        if step >= kernel and arg is not None:
+            np.multiply(grad, arg == k, out=view)
+        elif step >= kernel:
+            view[...] = grad
+        else:
+            view += grad if arg is None else grad * (arg == k)
+    return dst
+
+
+def max_pool_forward(x, kernel=2, stride=None):
+    """Max pooling without padding, separably: maximum over columns, then over rows.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel : int or (h, w) pair
+    stride : int or (h, w) pair, default ``kernel``
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out), ``H_out = (H - KH) // stride_h + 1``
+    cache : tuple for :func:`max_pool_backward`
+    """
+    (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel, stride)
+    rows, col_arg = _running_max([x[..., _span(b, Wo, sw)] for b in range(kw)])  # (N, C, H, Wo)
+    out, row_arg = _running_max([rows[:, :, _span(a, Ho, sh)] for a in range(kh)])  # (N, C, Ho, Wo)
+    return out, (x.shape, (kh, kw), (sh, sw), row_arg, col_arg)
+
+
+def max_pool_backward(dout, cache):
+    """Gradient of :func:`max_pool_forward`: each window's ``dout`` goes to its first maximum only.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H_out, W_out)
+    cache : from :func:`max_pool_forward`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    """
+    (N, C, H, W), (kh, kw), (sh, sw), row_arg, col_arg = cache
+    drows = _unpool(dout, row_arg, 2, H, kh, sh)  # (N, C, H, W_out): undo the row stage
+    return _unpool(drows, col_arg, 3, W, kw, sw)  # (N, C, H, W): undo the column stage
+
+
+def avg_pool_forward(x, kernel=2, stride=None):
+    """Average pooling without padding (every window divides by ``KH*KW``), separably.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel : int or (h, w) pair
+    stride : int or (h, w) pair, default ``kernel``
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out)
+    cache : tuple for :func:`avg_pool_backward`
+    """
+    (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel, stride)
+    rows = np.array(x[..., _span(0, Wo, sw)], dtype=np.result_type(x, np.float32))  # (N, C, H, W_out)
+    for b in range(1, kw):
+        rows += x[..., _span(b, Wo, sw)]
+    out = rows[:, :, _span(0, Ho, sh)].copy()  # (N, C, H_out, W_out)
+    for a in range(1, kh):
+        out += rows[:, :, _span(a, Ho, sh)]
+    out /= kh * kw
+    return out, (x.shape, (kh, kw), (sh, sw))
+
+
+def avg_pool_backward(dout, cache):
+    """Gradient of :func:`avg_pool_forward`: ``dout / (KH*KW)`` spread over each window.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C, H_out, W_out)
+    cache : from :func:`avg_pool_forward`
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    """
+    (N, C, H, W), (kh, kw), (sh, sw) = cache
+    share = dout / np.asarray(kh * kw, dtype=dout.dtype)  # (N, C, H_out, W_out)
+    return _unpool(_unpool(share, None, 2, H, kh, sh), None, 3, W, kw, sw)
+
+
+def max_pool_forward_naive(x, kernel=2, stride=None):
+    """Max pooling by explicit loops over every window: the reference for :func:`max_pool_forward`.
+
+    Same arguments and output as :func:`max_pool_forward`.
+    """
+    (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel, stride)
+    N, C = x.shape[:2]
+    out = np.zeros((N, C, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    out[n, c, i, j] = x[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw].max()
+    return out, (x, (kh, kw), (sh, sw))
+
+
+def max_pool_backward_naive(dout, cache):
+    """Gradient of :func:`max_pool_forward_naive`: ``dout`` goes to each window's first argmax.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    """
+    x, (kh, kw), (sh, sw) = cache
+    N, C, Ho, Wo = dout.shape
+    dx = np.zeros(x.shape, dtype=np.result_type(x, dout))
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    a, b = divmod(int(np.argmax(x[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw])), kw)
+                    dx[n, c, i * sh + a, j * sw + b] += dout[n, c, i, j]
+    return dx
