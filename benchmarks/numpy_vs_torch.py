@@ -1,0 +1,179 @@
+"""Time the hand-written NumPy engine against PyTorch (CPU) on the same inputs, in the same run.
+
+Run by hand (not part of the tests)::
+
+    python benchmarks/numpy_vs_torch.py [--repeats 9]
+
+Each case runs NumPy and PyTorch in alternating rounds (see :func:`median_ms`),
+``repeats`` times each, and reports the median in milliseconds; ``ratio`` is
+NumPy time / PyTorch time (lower is better; the issue's target is < 2 for conv
+forward+backward and max-pool). PyTorch keeps its default thread count. The
+last line of output is one JSON object holding every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as tF
+
+from imgclass.nn.conv import (
+    conv_backward,
+    conv_backward_naive,
+    conv_forward,
+    conv_forward_naive,
+    max_pool_backward,
+    max_pool_forward,
+)
+
+PAUSE_S = 0.3  # longer than OpenBLAS's and OpenMP's busy-wait after a call
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median_ms(fns: dict, repeats: int, rounds: int = 3) -> dict[str, float]:
+    """Median wall time in ms of each callable over ``repeats`` runs.
+
+    The runs are split into ``rounds`` rounds; in each round every callable gets
+    a pause, one warm-up and its share of the runs, back to back. Rounds
+    spread slow drift (a busy machine) over all callables; the pause lets the
+    other library's idle worker threads stop spinning (OpenBLAS and OpenMP
+    threads busy-wait after a call, which on a 2-core machine slows whoever runs
+    next by up to 2x when NumPy and PyTorch calls alternate one by one).
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    per_round = -(-repeats // rounds)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            time.sleep(PAUSE_S)
+            fn()
+            times[name] += [_seconds(fn) for _ in range(per_round)]
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def conv_case(rng, repeats: int) -> dict[str, float]:
+    """conv2d, x (64, 32, 14, 14) float32, 64 filters 3x3, padding 1: forward, and forward+backward."""
+    x = rng.standard_normal((64, 32, 14, 14), dtype=np.float32)
+    w = rng.standard_normal((64, 32, 3, 3), dtype=np.float32) * np.float32(0.06)
+    b = rng.standard_normal(64, dtype=np.float32)
+    dout = rng.standard_normal((64, 64, 14, 14), dtype=np.float32)
+    tx, tw, tb, tdout = (torch.from_numpy(a) for a in (x, w, b, dout))
+    gx, gw, gb = (t.clone().requires_grad_() for t in (tx, tw, tb))
+
+    def np_fwd_bwd():
+        out, cache = conv_forward(x, w, b, padding=1)
+        conv_backward(dout, cache)
+
+    def torch_fwd_bwd():
+        gx.grad = gw.grad = gb.grad = None
+        tF.conv2d(gx, gw, gb, padding=1).backward(tdout)
+
+    fwd = median_ms({"numpy": lambda: conv_forward(x, w, b, padding=1),
+                     "torch": lambda: tF.conv2d(tx, tw, tb, padding=1)}, repeats)
+    both = median_ms({"numpy": np_fwd_bwd, "torch": torch_fwd_bwd}, repeats)
+    return {"conv_fwd_numpy_ms": fwd["numpy"], "conv_fwd_torch_ms": fwd["torch"],
+            "conv_fwd_bwd_numpy_ms": both["numpy"], "conv_fwd_bwd_torch_ms": both["torch"]}
+
+
+def pool_case(rng, repeats: int) -> dict[str, float]:
+    """2x2 max-pool forward+backward on (64, 64, 28, 28) float32."""
+    x = rng.standard_normal((64, 64, 28, 28), dtype=np.float32)
+    dout = rng.standard_normal((64, 64, 14, 14), dtype=np.float32)
+    gx, tdout = torch.from_numpy(x).requires_grad_(), torch.from_numpy(dout)
+
+    def np_fwd_bwd():
+        out, cache = max_pool_forward(x, 2)
+        max_pool_backward(dout, cache)
+
+    def torch_fwd_bwd():
+        gx.grad = None
+        tF.max_pool2d(gx, 2).backward(tdout)
+
+    t = median_ms({"numpy": np_fwd_bwd, "torch": torch_fwd_bwd}, repeats)
+    return {"maxpool_fwd_bwd_numpy_ms": t["numpy"], "maxpool_fwd_bwd_torch_ms": t["torch"]}
+
+
+def affine_case(rng, repeats: int) -> dict[str, float]:
+    """Affine forward+backward, x (64, 3136) @ w (3136, 128), written inline (the layer lives elsewhere)."""
+    x = rng.standard_normal((64, 3136), dtype=np.float32)
+    w = rng.standard_normal((3136, 128), dtype=np.float32) * np.float32(0.02)
+    b = rng.standard_normal(128, dtype=np.float32)
+    dout = rng.standard_normal((64, 128), dtype=np.float32)
+    gx, gw, gb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+    tdout = torch.from_numpy(dout)
+
+    def np_fwd_bwd():
+        out = x @ w + b  # (64, 128)
+        dx, dw, db = dout @ w.T, x.T @ dout, dout.sum(0)
+        return out, dx, dw, db
+
+    def torch_fwd_bwd():
+        gx.grad = gw.grad = gb.grad = None
+        (gx @ gw + gb).backward(tdout)
+
+    t = median_ms({"numpy": np_fwd_bwd, "torch": torch_fwd_bwd}, repeats)
+    return {"affine_fwd_bwd_numpy_ms": t["numpy"], "affine_fwd_bwd_torch_ms": t["torch"]}
+
+
+def naive_case(rng, repeats: int) -> dict[str, float]:
+    """Fast vs naive NumPy conv forward+backward on a small input: x (4, 3, 16, 16), 8 filters 3x3, padding 1."""
+    x = rng.standard_normal((4, 3, 16, 16))
+    w = rng.standard_normal((8, 3, 3, 3))
+    b = rng.standard_normal(8)
+    dout = rng.standard_normal((4, 8, 16, 16))
+
+    def run(forward, backward):
+        def go():
+            out, cache = forward(x, w, b, padding=1)
+            backward(dout, cache)
+        return go
+
+    t = median_ms({"naive": run(conv_forward_naive, conv_backward_naive),
+                   "fast": run(conv_forward, conv_backward)}, max(3, repeats // 3), rounds=1)
+    return {"conv_small_naive_ms": t["naive"], "conv_small_fast_ms": t["fast"]}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9, help="timed runs per case, median reported (default 9)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the random inputs (default 0)")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+
+    figures: dict = {}
+    for case in (conv_case, pool_case, affine_case, naive_case):
+        figures.update(case(rng, args.repeats))
+    for name in ("conv_fwd", "conv_fwd_bwd", "maxpool_fwd_bwd", "affine_fwd_bwd"):
+        figures[f"{name}_ratio"] = figures[f"{name}_numpy_ms"] / figures[f"{name}_torch_ms"]
+    figures["conv_fast_speedup_over_naive"] = figures["conv_small_naive_ms"] / figures["conv_small_fast_ms"]
+    figures = {k: round(v, 3) for k, v in figures.items()}
+
+    print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"{platform.processor() or platform.machine()}, median of {args.repeats}")
+    print(f"{'case':<42}{'numpy ms':>10}{'torch ms':>10}{'numpy/torch':>13}")
+    rows = [("conv2d forward (64x32x14x14, 64x3x3, pad 1)", "conv_fwd"),
+            ("conv2d forward+backward", "conv_fwd_bwd"),
+            ("max-pool 2x2 fwd+bwd (64x64x28x28)", "maxpool_fwd_bwd"),
+            ("affine fwd+bwd (64x3136 @ 3136x128)", "affine_fwd_bwd")]
+    for label, key in rows:
+        print(f"{label:<42}{figures[f'{key}_numpy_ms']:>10.2f}{figures[f'{key}_torch_ms']:>10.2f}"
+              f"{figures[f'{key}_ratio']:>12.2f}x")
+    print(f"{'conv fwd+bwd 4x3x16x16, 8 filters: naive':<42}{figures['conv_small_naive_ms']:>10.2f}")
+    print(f"{'  fast (im2col + GEMM)':<42}{figures['conv_small_fast_ms']:>10.2f}"
+          f"{'':>10}{figures['conv_fast_speedup_over_naive']:>12.0f}x faster")
+    print(json.dumps(figures))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
