@@ -69,11 +69,11 @@ def test_conv_gradients_and_torch(case, impl):
     )
 
 
-@pytest.mark.parametrize("one_sample_blocks", [False, True], ids=["one-block", "sample-blocks"])
+@pytest.mark.parametrize("blocks", ["one-block", "per-sample"])
 @pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
-def test_conv_fast_equals_naive(case, one_sample_blocks, monkeypatch):
-    if one_sample_blocks:  # the fast path works in blocks of samples; force one sample per block
-        monkeypatch.setattr(conv_module, "_BLOCK_BYTES", 1)
+def test_conv_fast_equals_naive(case, blocks, monkeypatch):
+    if blocks == "per-sample":  # conv_backward builds dcols in blocks of samples; force one per sample
+        monkeypatch.setattr(conv_module, "_DCOLS_BLOCK_BYTES", 1)
     x_shape, w_shape, stride, padding, dilation = case
     inputs = _conv_inputs((3, *x_shape[1:]), (5, *w_shape[1:]), seed=1)
     fast, fast_cache = conv_forward(**inputs, stride=stride, padding=padding, dilation=dilation)

@@ -8,13 +8,13 @@ on ``(N, C, H, W)`` arrays.
 * ``conv_forward_naive`` / ``conv_backward_naive`` and ``max_pool_*_naive``
   loop over every output pixel: the readable reference and the test oracle.
 * ``conv_forward`` / ``conv_backward`` are the fast path, im2col + GEMM. The
-  columns are laid out ``(C*KH*KW, n*H_out*W_out)`` so that the forward
-  product, ``dw`` and ``dcols`` are each one BLAS call with no large transpose.
+  columns are laid out ``(C*KH*KW, N*H_out*W_out)`` so that the forward
+  product and ``dw`` are each one BLAS call with no large transpose, and
+  ``dcols`` one per ~2 MiB block of samples (col2im then reads it from cache,
+  and the backward pass never allocates a second array the size of the columns).
   im2col and col2im loop over the ``KH*KW`` kernel offsets only, copying (or
   adding) one strided slice each, and handle zero padding by clipping the
-  slices instead of copying into a padded array. Work goes in blocks of
-  samples whose columns fit in ~2 MiB: they stay in cache, and the backward
-  pass rebuilds them instead of keeping a whole batch's columns alive.
+  slices instead of copying into a padded array.
 * Pooling is separable: a window's maximum (or sum) is the maximum over its
   rows of the maximum over its columns, so both directions are a loop over
   ``KH + KW`` strided slices (``x.reshape(N, C, H/kh, kh, W/kw, kw).max((3, 5))``
@@ -113,7 +113,7 @@ def _offsets(kernel: Pair, stride: Pair, pad: Pair, dil: Pair, in_hw: tuple, out
 # ------------------------------------------------------- naive convolution
 
 def conv_forward_naive(x, w, b, stride=1, padding=0, dilation=1):
-    """Convolution (cross-correlation, as PyTorch) by explicit loops over every output pixel.
+    """Convolution (cross-correlation, as PyTorch) by explicit loops over samples and output pixels.
 
     Parameters
     ----------
@@ -132,11 +132,10 @@ def conv_forward_naive(x, w, b, stride=1, padding=0, dilation=1):
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H + 2ph, W + 2pw)
     out = np.zeros((N, F, Ho, Wo), dtype=np.result_type(x, w, b))
     for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    window = xp[n, :, _span(i * sh, KH, dh), _span(j * sw, KW, dw)]  # (C, KH, KW)
-                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+        for i in range(Ho):
+            for j in range(Wo):
+                window = xp[n, :, _span(i * sh, KH, dh), _span(j * sw, KW, dw)]  # (C, KH, KW)
+                out[n, :, i, j] = np.sum(w * window, axis=(1, 2, 3)) + b  # every filter (F,)
     return out, (x, w, (sh, sw), (ph, pw), (dh, dw))
 
 
@@ -155,37 +154,29 @@ def conv_backward_naive(dout, cache):
     db : ndarray, shape (F,)
     """
     x, w, (sh, sw), (ph, pw), (dh, dw_) = cache
-    N, F, Ho, Wo = dout.shape
+    N, _, Ho, Wo = dout.shape
     H, W, (KH, KW) = x.shape[2], x.shape[3], w.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H + 2ph, W + 2pw)
     dxp = np.zeros(xp.shape, dtype=np.result_type(dout, x, w))
     dw = np.zeros(w.shape, dtype=dxp.dtype)
     for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    rows, cols = _span(i * sh, KH, dh), _span(j * sw, KW, dw_)
-                    dw[f] += dout[n, f, i, j] * xp[n, :, rows, cols]
-                    dxp[n, :, rows, cols] += dout[n, f, i, j] * w[f]
+        for i in range(Ho):
+            for j in range(Wo):
+                rows, cols = _span(i * sh, KH, dh), _span(j * sw, KW, dw_)
+                g = dout[n, :, i, j, None, None, None]  # (F, 1, 1, 1)
+                dw += g * xp[n, :, rows, cols]  # (F, C, KH, KW)
+                dxp[n, :, rows, cols] += np.sum(g * w, axis=0)  # (C, KH, KW)
     db = dout.sum(axis=(0, 2, 3))
     return dxp[:, :, ph:ph + H, pw:pw + W], dw, db
 
 
 # -------------------------------------------------- fast convolution (GEMM)
 
-# Samples are processed in blocks whose columns take about this many bytes: a
-# block's columns stay in cache between im2col and the GEMM, and no call
-# allocates (and page-faults in) a buffer the size of the whole batch's columns.
-_BLOCK_BYTES = 2 ** 21
-
-
-def _blocks(n: int, bytes_per_sample: int) -> list[slice]:
-    """``range(n)`` cut into equal blocks of at most ``_BLOCK_BYTES / bytes_per_sample`` samples (at least 1)."""
-    if n == 0:
-        return []
-    count = -(-n // max(1, _BLOCK_BYTES // max(1, bytes_per_sample)))  # ceil
-    step = -(-n // count)
-    return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+# conv_backward builds dcols in blocks of about this many bytes. Besides cache reuse,
+# this keeps the peak small enough that glibc reuses freed memory instead of
+# returning it to the OS and page-faulting it back on the next step (measured:
+# a whole-batch dcols made the benchmark's forward+backward ~1.5x slower).
+_DCOLS_BLOCK_BYTES = 2 ** 21
 
 
 def _im2col(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair, out_hw: Pair, dtype) -> np.ndarray:
@@ -209,8 +200,12 @@ def _im2col(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair, out
     return cols.reshape(C * kernel[0] * kernel[1], -1)  # (C*KH*KW, N*H_out*W_out)
 
 
-def _col2im(dcols: np.ndarray, dx: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair, out_hw: Pair) -> None:
-    """Adjoint of :func:`_im2col`: overwrite ``dx (N, C, H, W)`` with the sum of ``dcols`` over the taps."""
+def _col2im(dcols: np.ndarray, dx: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair,
+            out_hw: Pair) -> None:
+    """Adjoint of :func:`_im2col`: overwrite ``dx (N, C, H, W)`` with ``dcols`` summed over the taps.
+
+    ``dcols`` has shape ``(C*KH*KW, N*H_out*W_out)``; adds one strided slice per kernel offset.
+    """
     N, C, H, W = dx.shape
     dcols = dcols.reshape(C, *kernel, N, *out_hw)  # (C, KH, KW, N, H_out, W_out)
     dx[...] = 0
@@ -221,11 +216,9 @@ def _col2im(dcols: np.ndarray, dx: np.ndarray, kernel: Pair, stride: Pair, pad: 
 
 
 def conv_forward(x, w, b, stride=1, padding=0, dilation=1):
-    """Convolution by im2col and a matrix product: the fast path models use.
+    """Convolution by im2col and one matrix product: the fast path models use.
 
-    Same arguments, output and errors as :func:`conv_forward_naive`. The
-    columns of a block of samples are built, multiplied and dropped; the
-    backward pass rebuilds them (one more copy, but the cache stays as small as ``x``).
+    Same arguments, output and errors as :func:`conv_forward_naive`.
 
     Parameters
     ----------
@@ -237,23 +230,23 @@ def conv_forward(x, w, b, stride=1, padding=0, dilation=1):
     Returns
     -------
     out : ndarray, shape (N, F, H_out, W_out), C-contiguous
-    cache : tuple for :func:`conv_backward`
+    cache : tuple for :func:`conv_backward`; holds the columns, ``(C*KH*KW, N*H_out*W_out)``
     """
     stride, pad, dil, out_hw = _conv_geometry(x, w, b, stride, padding, dilation)
     dtype = np.result_type(x, w, b, np.float32)
     N, F, kernel = x.shape[0], w.shape[0], w.shape[2:]
     geometry = (kernel, stride, pad, dil, out_hw)
+    cols = _im2col(x, *geometry, dtype)  # (C*KH*KW, N*H_out*W_out)
     w2 = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*KH*KW)
-    bias = b.astype(dtype, copy=False)[:, None, None]  # (F, 1, 1)
+    prod = (w2 @ cols).reshape(F, N, *out_hw)  # (F, N, H_out, W_out)
     out = np.empty((N, F, *out_hw), dtype=dtype)
-    for blk in _blocks(N, w2.size // F * out_hw[0] * out_hw[1] * dtype.itemsize):
-        prod = w2 @ _im2col(x[blk], *geometry, dtype)  # (F, n*H_out*W_out)
-        np.add(prod.reshape(F, -1, *out_hw).transpose(1, 0, 2, 3), bias, out=out[blk])  # (n, F, H_out, W_out)
-    return out, (x, w.shape, w2, geometry)
+    # add the bias while transposing to (N, F, H_out, W_out): one pass
+    np.add(prod.transpose(1, 0, 2, 3), b.astype(dtype, copy=False)[:, None, None], out=out)
+    return out, (x.shape, w.shape, w2, cols, geometry)
 
 
 def conv_backward(dout, cache):
-    """Gradients of :func:`conv_forward`: per block of samples, im2col again, two matrix products, col2im.
+    """Gradients of :func:`conv_forward`: two matrix products and col2im.
 
     Parameters
     ----------
@@ -267,20 +260,22 @@ def conv_backward(dout, cache):
     dw : ndarray, shape (F, C, KH, KW)
     db : ndarray, shape (F,)
     """
-    x, w_shape, w2, geometry = cache
+    x_shape, w_shape, w2, cols, geometry = cache
     N, F, Ho, Wo = dout.shape
-    dx = np.empty(x.shape, dtype=w2.dtype)
-    dw = np.zeros(w2.shape, dtype=w2.dtype)  # (F, C*KH*KW)
-    db = np.zeros(F, dtype=w2.dtype)
-    for blk in _blocks(N, w2.size // F * Ho * Wo * w2.dtype.itemsize):
-        cols = _im2col(x[blk], *geometry, w2.dtype)  # (C*KH*KW, n*Ho*Wo)
-        dout_t = np.empty((F, cols.shape[1] // (Ho * Wo), Ho, Wo), dtype=w2.dtype)
-        dout_t[...] = dout[blk].transpose(1, 0, 2, 3)
-        dout_t = dout_t.reshape(F, -1)  # (F, n*Ho*Wo)
-        db += dout_t.sum(axis=1)
-        dw += dout_t @ cols.T
-        _col2im(w2.T @ dout_t, dx[blk], *geometry)  # dcols (C*KH*KW, n*Ho*Wo)
-    return dx, dw.reshape(w_shape), db
+    dout_t = np.empty((F, N, Ho, Wo), dtype=cols.dtype)
+    dout_t[...] = dout.transpose(1, 0, 2, 3)
+    dout_t = dout_t.reshape(F, N * Ho * Wo)  # (F, N*Ho*Wo)
+    db = dout_t.sum(axis=1)
+    dw = (dout_t @ cols.T).reshape(w_shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
+    # dcols = w2.T @ dout_t, (C*KH*KW, N*Ho*Wo), a block of samples at a time: the block
+    # is still in cache for col2im, and no second array the size of ``cols`` is allocated
+    dx = np.empty(x_shape, dtype=cols.dtype)
+    P = Ho * Wo
+    step = max(1, _DCOLS_BLOCK_BYTES // (cols.shape[0] * P * cols.itemsize))
+    for n0 in range(0, N, step):
+        n1 = min(N, n0 + step)
+        _col2im(w2.T @ dout_t[:, n0 * P:n1 * P], dx[n0:n1], *geometry)
+    return dx, dw, db
 
 
 # ------------------------------------------------------------------ pooling
