@@ -119,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     from imgclass.nn.checks import format_rows, run_checks
 
-    rows = run_checks(seed=args.seed)
+    rows = run_checks(seed=args.seed, precision=args.precision)
     failed = [f"{c} {g}" for c, g, e, b in rows if not e < b]
     text = format_rows(rows) + f"\n{len(rows) - len(failed)}/{len(rows)} gradients within their bounds"
     result = {"checks": [{"component": c, "gradient": g, "rel_error": e, "bound": b} for c, g, e, b in rows],
@@ -177,6 +177,9 @@ def get_parser() -> argparse.ArgumentParser:
     p = command(sub, "gradcheck", cmd_gradcheck,
                 "check every NumPy layer, loss and model against numeric gradients; exit 1 if a bound is exceeded")
     p.add_argument("--seed", type=int, default=0, help="seed of the random test inputs")
+    p.add_argument("--precision", choices=("extended", "float64"), default=None,
+                   help="numeric oracle: 'extended' = 80-bit long double with a 4th-order stencil (good to ~1e-13; "
+                        "default where available), 'float64' = the classic float64 2nd-order check")
     return parser
 
 

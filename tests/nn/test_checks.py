@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from imgclass.cli import main
 from imgclass.nn import functional
 
@@ -21,3 +23,18 @@ def test_gradcheck_exits_nonzero_on_a_wrong_gradient(monkeypatch, capsys):
     assert main(["gradcheck"]) == 1
     captured = capsys.readouterr()
     assert "relu dx" in captured.err and "NO" in captured.out
+
+
+def test_gradcheck_holds_across_seeds_and_in_float64(capsys):
+    for args in (["--seed", "3"], ["--seed", "11"], ["--precision", "float64"]):
+        assert main(["gradcheck", *args]) == 0, args
+    assert "within their bounds" in capsys.readouterr().out
+
+
+def test_numeric_oracle_is_exactly_zero_for_an_unused_input():
+    """Mirrored pairs are differenced first, so a dead ReLU unit reads as exactly 0."""
+    from imgclass.nn.gradcheck import numerical_gradient
+
+    x = np.array([0.5, 2.0], dtype=np.longdouble)
+    g = numerical_gradient(lambda v: np.float64(3.7) * v[1] ** 2 + 1.234567, x, 1e-4, order=4)
+    assert g[0] == 0 and abs(float(g[1]) - 14.8) < 1e-12

@@ -32,14 +32,14 @@ def softmax_loss(scores: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 
     Returns
     -------
-    loss : float
+    loss : scalar of the scores' dtype (a float for float64)
     dscores : (N, C), ``(softmax(scores) - onehot(y)) / N``
     """
     _check(scores, y)
     n = len(y)
     shifted = scores - scores.max(axis=1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -float(logp[np.arange(n), y].mean())
+    loss = -logp[np.arange(n), y].mean()  # a scalar of the scores' dtype: no rounding to float64
     dscores = np.exp(logp)
     dscores[np.arange(n), y] -= 1.0
     dscores /= n
@@ -69,7 +69,7 @@ def hinge_loss(scores: np.ndarray, y: np.ndarray, margin: float = 1.0, average: 
     margins = np.maximum(0.0, scores - scores[rows, y][:, None] + margin)  # (N, C)
     margins[rows, y] = 0.0
     div = n * (c if average == "classes" else 1)
-    loss = float(margins.sum() / div)
+    loss = margins.sum() / div
     active = (margins > 0).astype(scores.dtype)
     active[rows, y] = -active.sum(axis=1)  # the true class is pulled down once per violating class
     return loss, active / div
@@ -93,5 +93,5 @@ def l2_regularization(weights: Iterable[np.ndarray], reg: float, convention: str
         raise ImgclassError(f"L2 convention must be 'half' or 'full', got {convention!r}")
     scale = 0.5 if convention == "half" else 1.0
     weights = list(weights)
-    loss = scale * reg * float(sum(np.sum(w * w) for w in weights))
+    loss = scale * reg * sum(np.sum(w * w) for w in weights)
     return loss, [2.0 * scale * reg * w for w in weights]

@@ -61,7 +61,7 @@ class Classifier:
             return softmax_loss(scores, y)
         return hinge_loss(scores, y, average=self.hinge_average)
 
-    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
+    def loss(self, x: np.ndarray, y: np.ndarray):
         """Forward, loss (data + L2), backward: fills every parameter's gradient; returns the loss."""
         scores = self.forward(x)
         loss, dscores = self.data_loss(scores, y)
@@ -72,7 +72,7 @@ class Classifier:
             loss += reg_loss
             for p, g in zip(decayed, reg_grads):
                 p.grads[p.key] = p.grads[p.key] + g
-        return float(loss)
+        return loss  # the dtype's scalar; extended-precision gradient checks rely on it
 
     def parameters(self) -> list[ParamRef]:
         return self.net.parameters()
