@@ -7,7 +7,7 @@ Run by hand (not part of the tests)::
 Each case runs NumPy and PyTorch in alternating rounds (see :func:`median_ms`),
 ``repeats`` times each, and reports the median in milliseconds; ``ratio`` is
 NumPy time / PyTorch time (lower is better; the issue's target is < 2 for conv
-forward+backward and max-pool). PyTorch keeps its default thread count. The
+forward+backward and max-pool, < 2.5 for a whole CNN training step). PyTorch keeps its default thread count. The
 last line of output is one JSON object holding every figure.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as tF
 
-from imgclass.nn.conv import (
+from imgclass.nn.functional import (
     conv_backward,
     conv_backward_naive,
     conv_forward,
@@ -152,6 +152,43 @@ def naive_case(rng, repeats: int) -> dict[str, float]:
     return {"conv_small_naive_ms": t["naive"], "conv_small_fast_ms": t["fast"]}
 
 
+def cnn_step_case(rng, repeats: int) -> dict[str, float]:
+    """One whole training step (forward, loss, backward, Adam update) of the small Fashion-MNIST CNN.
+
+    Architecture as benchmarks/numpy_fashion.py: [conv 3x3 pad 1 - batchnorm - ReLU - maxpool 2]
+    with 16 then 32 filters, flatten, affine 1568->128, ReLU, affine 128->10; batch 128 of
+    1x28x28 float32, softmax cross-entropy. PyTorch builds the same network.
+    """
+    from imgclass.nn.models import CNN
+    from imgclass.nn.optim import Adam
+
+    x = rng.standard_normal((128, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 128)
+    model = CNN((1, 28, 28), 10, channels=(16, 32), fc=(128,), batchnorm=True, seed=0)
+    opt = Adam(model.parameters(), lr=1e-3)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3, padding=1, bias=False), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1, bias=False), torch.nn.BatchNorm2d(32), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(1568, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    topt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def np_step():
+        loss = model.loss(x, y)
+        opt.step()
+        return loss
+
+    def torch_step():
+        topt.zero_grad()
+        loss = tF.cross_entropy(net(tx), ty)
+        loss.backward()
+        topt.step()
+        return loss
+
+    t = median_ms({"numpy": np_step, "torch": torch_step}, repeats)
+    return {"cnn_step_numpy_ms": t["numpy"], "cnn_step_torch_ms": t["torch"]}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9, help="timed runs per case, median reported (default 9)")
@@ -160,9 +197,9 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(args.seed)
 
     figures: dict = {}
-    for case in (conv_case, pool_case, affine_case, naive_case):
+    for case in (conv_case, pool_case, affine_case, cnn_step_case, naive_case):
         figures.update(case(rng, args.repeats))
-    for name in ("conv_fwd", "conv_fwd_bwd", "maxpool_fwd_bwd", "affine_fwd_bwd"):
+    for name in ("conv_fwd", "conv_fwd_bwd", "maxpool_fwd_bwd", "affine_fwd_bwd", "cnn_step"):
         figures[f"{name}_ratio"] = figures[f"{name}_numpy_ms"] / figures[f"{name}_torch_ms"]
     figures["conv_fast_speedup_over_naive"] = figures["conv_small_naive_ms"] / figures["conv_small_fast_ms"]
     figures = {k: round(v, 3) for k, v in figures.items()}
@@ -173,7 +210,8 @@ def main(argv=None) -> dict:
     rows = [("conv2d forward (64x32x14x14, 64x3x3, pad 1)", "conv_fwd"),
             ("conv2d forward+backward", "conv_fwd_bwd"),
             ("max-pool 2x2 fwd+bwd (64x64x28x28)", "maxpool_fwd_bwd"),
-            ("affine fwd+bwd (64x3136 @ 3136x128)", "affine_fwd_bwd")]
+            ("affine fwd+bwd (64x3136 @ 3136x128)", "affine_fwd_bwd"),
+            ("CNN training step (batch 128, 1x28x28)", "cnn_step")]
     for label, key in rows:
         print(f"{label:<42}{figures[f'{key}_numpy_ms']:>10.2f}{figures[f'{key}_torch_ms']:>10.2f}"
               f"{figures[f'{key}_ratio']:>12.2f}x")

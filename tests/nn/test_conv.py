@@ -8,7 +8,7 @@ import torch.nn.functional as tF
 
 import imgclass.nn.conv as conv_module
 from imgclass.errors import ImgclassError
-from imgclass.nn.conv import (
+from imgclass.nn.functional import (
     avg_pool_backward,
     avg_pool_forward,
     conv_backward,

@@ -28,6 +28,7 @@ import numpy as np
 
 from imgclass.errors import ImgclassError
 from imgclass.nn import conv as C
+from imgclass.nn import pool as P
 from imgclass.nn import functional as F
 from imgclass.nn.gradcheck import numerical_gradient, numerical_gradient_array, rel_error
 from imgclass.nn.layers import Dropout
@@ -134,9 +135,9 @@ def run_checks(seed: int = 0, precision: str | None = None) -> list[Row]:
     rows += _pair_check("conv2d (looped reference)", C.conv_forward_naive, C.conv_backward_naive,
                         {"x": n((2, 2, 5, 5)), "w": n((3, 2, 3, 3)), "b": n(3)}, 1e-7, seed, o)
     for label, fwd, bwd, shape in [
-        ("max_pool 2x2", lambda x: C.max_pool_forward(x, 2), C.max_pool_backward, (2, 3, 6, 4)),
-        ("max_pool 3x3 stride 2", lambda x: C.max_pool_forward(x, 3, 2), C.max_pool_backward, (2, 2, 7, 7)),
-        ("avg_pool 2x2", lambda x: C.avg_pool_forward(x, 2), C.avg_pool_backward, (2, 3, 6, 4)),
+        ("max_pool 2x2", lambda x: P.max_pool_forward(x, 2), P.max_pool_backward, (2, 3, 6, 4)),
+        ("max_pool 3x3 stride 2", lambda x: P.max_pool_forward(x, 3, 2), P.max_pool_backward, (2, 2, 7, 7)),
+        ("avg_pool 2x2", lambda x: P.avg_pool_forward(x, 2), P.avg_pool_backward, (2, 3, 6, 4)),
     ]:
         rows += _pair_check(label, fwd, bwd, {"x": n(shape)}, 1e-7, seed, o)
     for train in (True, False):

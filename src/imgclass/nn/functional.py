@@ -3,8 +3,9 @@
 Each op is two pure functions in the style of the cs231n assignments:
 ``op_forward(inputs..., hyperparameters) -> (out, cache)`` and
 ``op_backward(dout, cache) -> gradients`` (one per differentiable input, in
-the same order). Convolution and pooling live in :mod:`imgclass.nn.conv`
-and are re-exported here, so ``functional`` is the one place to look.
+the same order). Convolution and pooling live in :mod:`imgclass.nn.conv` and
+:mod:`imgclass.nn.pool` and are re-exported at the end of this module, so
+``functional`` is the one place to look.
 """
 
 from __future__ import annotations
@@ -152,3 +153,11 @@ def spatial_batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarr
     dflat = dout.transpose(0, 2, 3, 1).reshape(-1, c)  # (N, C, H, W) -> (N*H*W, C)
     dx, dgamma, dbeta = batchnorm_backward(dflat, bn_cache)
     return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2), dgamma, dbeta
+
+
+# Convolution and pooling: their own modules, re-exported so every op is reachable from here.
+from imgclass.nn.conv import conv_backward, conv_backward_naive, conv_forward, conv_forward_naive  # noqa: E402
+from imgclass.nn.pool import (  # noqa: E402
+    avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_backward_naive, max_pool_forward,
+    max_pool_forward_naive,
+)

@@ -13,6 +13,7 @@ import numpy as np
 
 from imgclass.errors import ImgclassError
 from imgclass.nn import conv as C
+from imgclass.nn import pool as P
 from imgclass.nn import functional as F
 from imgclass.nn import init as I
 from imgclass.nn.parameter import ParamRef
@@ -159,11 +160,11 @@ class MaxPool2d(Module):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x):
-        out, self.cache = C.max_pool_forward(x, self.kernel, self.stride)
+        out, self.cache = P.max_pool_forward(x, self.kernel, self.stride)
         return out
 
     def backward(self, dout):
-        return C.max_pool_backward(dout, self.cache)
+        return P.max_pool_backward(dout, self.cache)
 
     def extra_repr(self):
         return f"kernel={self.kernel}, stride={self.stride or self.kernel}"
@@ -171,11 +172,11 @@ class MaxPool2d(Module):
 
 class AvgPool2d(MaxPool2d):
     def forward(self, x):
-        out, self.cache = C.avg_pool_forward(x, self.kernel, self.stride)
+        out, self.cache = P.avg_pool_forward(x, self.kernel, self.stride)
         return out
 
     def backward(self, dout):
-        return C.avg_pool_backward(dout, self.cache)
+        return P.avg_pool_backward(dout, self.cache)
 
 
 class BatchNorm(Module):
