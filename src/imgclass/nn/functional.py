@@ -139,20 +139,60 @@ def batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     return dx, dgamma, dbeta
 
 
+def _channel_sum(a: np.ndarray) -> np.ndarray:
+    """Sum of (N, C, H, W) over N, H, W -> (C,), reducing the contiguous H*W axis first (fast)."""
+    n, c = a.shape[:2]
+    return a.reshape(n, c, -1).sum(axis=2).sum(axis=0)
+
+
 def spatial_batchnorm_forward(x: np.ndarray, gamma, beta, running_mean, running_var, train: bool,
                               momentum: float = 0.1, eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
-    """Batch normalization of images (N, C, H, W): statistics per channel over N, H, W."""
+    """Batch normalization of images (N, C, H, W): statistics per channel over N, H, W.
+
+    The same mathematics as :func:`batchnorm_forward` on the (N*H*W, C)
+    matrix, computed in place in NCHW layout (no transposes, and the output
+    is a contiguous array, which keeps the following layers fast).
+    """
     n, c, h, w = x.shape
-    flat = x.transpose(0, 2, 3, 1).reshape(-1, c)  # (N, C, H, W) -> (N*H*W, C)
-    out, cache = batchnorm_forward(flat, gamma, beta, running_mean, running_var, train, momentum, eps)
-    return out.reshape(n, h, w, c).transpose(0, 3, 1, 2), (cache, x.shape)  # back to (N, C, H, W)
+    m = n * h * w
+    if train:
+        if m < 2:
+            raise ImgclassError("batchnorm in training mode needs at least 2 values per channel")
+        mu = _channel_sum(x) / m
+        xc = x - mu.reshape(1, c, 1, 1)
+        var = _channel_sum(xc * xc) / m
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * mu
+        running_var *= 1.0 - momentum
+        running_var += momentum * var * (m / (m - 1))
+    else:
+        xc, var = x - running_mean.reshape(1, c, 1, 1), running_var
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+    scale = (gamma * inv_std).reshape(1, c, 1, 1)
+    out = xc * scale
+    out += beta.reshape(1, c, 1, 1)
+    return out, (xc, gamma, inv_std, train)
 
 
 def spatial_batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    bn_cache, (n, c, h, w) = cache
-    dflat = dout.transpose(0, 2, 3, 1).reshape(-1, c)  # (N, C, H, W) -> (N*H*W, C)
-    dx, dgamma, dbeta = batchnorm_backward(dflat, bn_cache)
-    return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2), dgamma, dbeta
+    """Gradients of :func:`spatial_batchnorm_forward`: ``dx`` (N, C, H, W), ``dgamma``, ``dbeta`` (C,).
+
+    With ``xhat = xc * inv_std`` and ``k = gamma * inv_std`` per channel, training mode gives
+    ``dx = k * (dout - mean(dout) - xhat * mean(dout * xhat))`` (means over N, H, W).
+    """
+    xc, gamma, inv_std, train = cache
+    n, c, h, w = dout.shape
+    m = n * h * w
+    dbeta = _channel_sum(dout)
+    dxc = _channel_sum(dout * xc)  # sum(dout * xhat) = dxc * inv_std
+    dgamma = dxc * inv_std
+    k = gamma * inv_std
+    if not train:
+        return dout * k.reshape(1, c, 1, 1), dgamma, dbeta
+    dx = dout * k.reshape(1, c, 1, 1)
+    dx -= (k * dbeta / m).reshape(1, c, 1, 1)
+    dx -= xc * (k * inv_std * inv_std * dxc / m).reshape(1, c, 1, 1)
+    return dx, dgamma, dbeta
 
 
 # Convolution and pooling: their own modules, re-exported so every op is reachable from here.
