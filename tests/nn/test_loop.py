@@ -40,6 +40,7 @@ def test_small_cnn_learns_digits_with_one_cycle(digits):
     assert history[-1]["val_acc"] >= 0.9
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point of the test
 def test_diverging_loss_stops_with_a_clear_message(digits):
     pre = Preprocessor(normalize="pixel", flatten=True, dtype="float32").fit(digits.x_train)
     model = TwoLayerNet(64, 32, 10, weight_scale=1.0, dtype=np.float32)
