@@ -83,3 +83,19 @@ def test_l2_conventions():
 def test_bad_shapes():
     with pytest.raises(ImgclassError, match=r"\(N, C\)"):
         softmax_loss(np.zeros(5), np.zeros(5, int))
+
+
+def test_all_ones_weights_on_real_pixels_give_finite_loss_and_gradient():
+    """Raw 0..255 digits through all-ones weights: scores ~1e5..1e9, still a finite loss and gradient."""
+    from imgclass.data import load
+    from imgclass.nn.models import TwoLayerNet
+
+    ds = load("digits")
+    x = ds.x_train.reshape(len(ds.x_train), -1).astype(np.float64)  # (N, 64), unnormalized
+    model = TwoLayerNet(64, 50, 10, reg=0.1)
+    for p in model.parameters():
+        p.value[...] = 1.0
+    model.parameters()[2].value[:, 3] = 2.0  # class 3's logit is twice the others: ~1e6 apart
+    loss = model.loss(x, ds.y_train)
+    assert np.isfinite(loss) and loss > 1e5  # the wrong classes' samples pay the full logit gap
+    assert all(np.all(np.isfinite(p.grad)) for p in model.parameters())
