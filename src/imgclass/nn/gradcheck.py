@@ -21,15 +21,12 @@ def rel_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5, order: int = 2) -> np.ndarray:
-    """Gradient of scalar ``f`` at ``x`` by centered differences, element by element.
+def _centered(x: np.ndarray, h: float, order: int, value: Callable, diff: Callable) -> np.ndarray:
+    """The stencil loop shared by both numeric gradients.
 
-    ``order=2``: ``(f(x+h) - f(x-h)) / 2h`` (error O(h^2)). ``order=4``:
-    ``(f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / 12h`` (error O(h^4)), which
-    allows a larger ``h`` and so less rounding error. The arithmetic keeps
-    the dtype of ``x`` and of ``f``'s result, so a model run in extended
-    precision (``np.longdouble``) gives an extended-precision oracle.
-    ``x`` is perturbed in place and restored; ``f`` must read it afresh each call.
+    ``value(x)`` is evaluated at mirrored steps around each element; ``diff(a, b)``
+    turns a mirrored pair into a number. Pairs are differenced *first*, so an
+    element that does not affect the result gives exactly 0.
     """
     if order not in (2, 4):
         raise ValueError(f"order must be 2 or 4, got {order}")
@@ -39,17 +36,29 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float
     for _ in it:
         i = it.multi_index
         old = x[i]
-        values = {}
+        at = {}
         for step in ((1, -1) if order == 2 else (2, 1, -1, -2)):
             x[i] = old + step * h
-            values[step] = f(x)
+            at[step] = value(x)
         x[i] = old
-        # differences of mirrored pairs first: an input that does not affect f gives exactly 0
         if order == 2:
-            grad[i] = (values[1] - values[-1]) / (2 * h)
+            grad[i] = diff(at[1], at[-1]) / (2 * h)
         else:
-            grad[i] = (8 * (values[1] - values[-1]) - (values[2] - values[-2])) / (12 * h)
+            grad[i] = (8 * diff(at[1], at[-1]) - diff(at[2], at[-2])) / (12 * h)
     return grad
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5, order: int = 2) -> np.ndarray:
+    """Gradient of scalar ``f`` at ``x`` by centered differences, element by element.
+
+    ``order=2``: ``(f(x+h) - f(x-h)) / 2h`` (error O(h^2)). ``order=4``:
+    ``(8 (f(x+h) - f(x-h)) - (f(x+2h) - f(x-2h))) / 12h`` (error O(h^4)), which
+    allows a larger ``h`` and so less rounding error. The arithmetic keeps the
+    dtype of ``x`` and of ``f``'s result, so a model run in extended precision
+    (``np.longdouble``) gives an extended-precision oracle. ``x`` is perturbed
+    in place and restored; ``f`` must read it afresh each call.
+    """
+    return _centered(x, h, order, f, lambda a, b: a - b)
 
 
 def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np.ndarray,
@@ -57,32 +66,10 @@ def numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarra
     """Gradient of ``sum(f(x) * dout)`` at ``x``: the backward pass of array-valued ``f`` for upstream ``dout``.
 
     The perturbed outputs are subtracted elementwise *before* weighting with
-    ``dout``, so the unchanged part of the output cancels exactly and
-    rounding error stays near machine precision. ``order`` as in
-    :func:`numerical_gradient`.
+    ``dout``, so the unchanged part of the output cancels exactly and rounding
+    error stays near machine precision. ``order`` as in :func:`numerical_gradient`.
     """
-    def g(v):
-        return np.array(f(v), copy=True)
-
-    def weighted(diff):
-        return np.sum(diff * dout)
-
-    grad = np.zeros(x.shape, dtype=np.result_type(x.dtype, np.float64))
-    h = x.dtype.type(h) if np.issubdtype(x.dtype, np.floating) else h
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        out = {}
-        for step in ((1, -1) if order == 2 else (2, 1, -1, -2)):
-            x[i] = old + step * h
-            out[step] = g(x)
-        x[i] = old
-        if order == 2:
-            grad[i] = weighted(out[1] - out[-1]) / (2 * h)
-        else:
-            grad[i] = (8 * weighted(out[1] - out[-1]) - weighted(out[2] - out[-2])) / (12 * h)
-    return grad
+    return _centered(x, h, order, lambda v: np.array(f(v), copy=True), lambda a, b: np.sum((a - b) * dout))
 
 
 def sparse_gradient_check(f: Callable[[np.ndarray], float], x: np.ndarray, analytic: np.ndarray,
