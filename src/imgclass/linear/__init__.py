@@ -1,0 +1,1 @@
+"""Linear classifiers: SVM and softmax, naive and vectorized losses, estimators, sweeps."""

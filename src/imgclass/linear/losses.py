@@ -1,0 +1,202 @@
+"""Multiclass SVM and softmax losses for linear classifiers, with hand-written gradients.
+
+Scores are ``S = X Wᵀ (+ b)``: ``W`` is (C, D), one row (a "template") per
+class, ``X`` is (N, D), ``y`` is (N,). Each loss comes twice, as in the
+cs231n assignments: a *naive* version with explicit Python loops over
+samples and classes (readable, the test oracle) and a *vectorized* version
+with no Python loops. Both accept NumPy arrays or PyTorch tensors (CPU or
+CUDA) and return the same kind they were given.
+
+The vectorized losses also take a stack of weights ``W`` (K, C, D) with a
+regularization strength per stack entry ``reg`` (K,): K classifiers
+evaluated in one batched computation (used by the hyperparameter sweeps).
+
+Conventions (keyword arguments):
+
+* ``average``: SVM only. ``"sum"`` sums the hinge terms over classes (the
+  cs231n convention, initial loss ≈ C − 1); ``"classes"`` also divides by C
+  (PyTorch's ``multi_margin_loss``).
+* ``reg_convention``: ``"full"`` adds ``reg·||W||²`` (cs231n's linear
+  classifiers, gradient ``2·reg·W``); ``"half"`` adds ``reg/2·||W||²``.
+* ``b``: an explicit bias vector (C,) or (K, C), never regularized; the
+  gradient ``db`` is then returned too. Without it, use the bias trick (a
+  constant-1 column in X); that column's weights are regularized like the
+  rest, as in the course assignments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from imgclass.errors import ImgclassError
+
+
+def _is_torch(a) -> bool:
+    return type(a).__module__.startswith("torch")
+
+
+def _sum(a, axis=None, keepdims: bool = False):
+    if _is_torch(a):
+        return a.sum() if axis is None else a.sum(dim=axis, keepdim=keepdims)
+    return a.sum(axis=axis, keepdims=keepdims)
+
+
+def _amax(a, axis: int):
+    if _is_torch(a):
+        return a.amax(dim=axis, keepdim=True)
+    return a.max(axis=axis, keepdims=True)
+
+
+def _arange(n: int, like):
+    if _is_torch(like):
+        import torch
+
+        return torch.arange(n, device=like.device)
+    return np.arange(n)
+
+
+def _check(W, X, y, b, reg, average: str, reg_convention: str) -> None:
+    if W.ndim not in (2, 3) or X.ndim != 2 or W.shape[-1] != X.shape[1]:
+        raise ImgclassError(f"need W (C, D) or (K, C, D) and X (N, D) with the same D; got W {tuple(W.shape)}, "
+                            f"X {tuple(X.shape)}")
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ImgclassError(f"y must be (N,) = ({X.shape[0]},), got {tuple(y.shape)}")
+    if b is not None and tuple(b.shape) != tuple(W.shape[:-1]):
+        raise ImgclassError(f"b must be {tuple(W.shape[:-1])} (one bias per class), got {tuple(b.shape)}")
+    if average not in ("sum", "classes"):
+        raise ImgclassError(f"average must be 'sum' or 'classes', got {average!r}")
+    if reg_convention not in ("full", "half"):
+        raise ImgclassError(f"reg_convention must be 'full' or 'half', got {reg_convention!r}")
+    if np.any(np.asarray(reg if not _is_torch(reg) else reg.cpu()) < 0):
+        raise ImgclassError(f"regularization strength must be >= 0, got {reg}")
+
+
+def _reg_terms(W, reg, reg_convention: str):
+    """(penalty, gradient) of the L2 term; ``reg`` scalar or (K,) for stacked W (K, C, D)."""
+    scale = 1.0 if reg_convention == "full" else 0.5
+    if W.ndim == 3 and not isinstance(reg, (int, float)):
+        r = reg.reshape(-1, 1, 1)
+        return scale * reg * _sum(_sum(W * W, -1), -1), 2.0 * scale * r * W
+    return scale * reg * _sum(W * W), 2.0 * scale * reg * W
+
+
+def _finish(loss, dscores, W, X, reg, b, reg_convention):
+    """Add L2, turn dscores (…, N, C) into dW (…, C, D) and db (…, C)."""
+    penalty, dreg = _reg_terms(W, reg, reg_convention)
+    dW = _swap(dscores) @ X + dreg  # (…, C, N) @ (N, D)
+    loss = loss + penalty
+    if b is None:
+        return loss, dW
+    return loss, dW, _sum(dscores, -2)
+
+
+def _swap(a):
+    return a.transpose(-1, -2) if _is_torch(a) else np.swapaxes(a, -1, -2)
+
+
+# ----------------------------------------------------------------------------- SVM
+
+
+def svm_loss_naive(W, X, y, reg: float, *, b=None, average: str = "sum", reg_convention: str = "full",
+                   margin: float = 1.0):
+    """Multiclass SVM loss with explicit loops over samples and classes.
+
+    Returns ``(loss, dW)``, or ``(loss, dW, db)`` with an explicit bias ``b``.
+    """
+    _check(W, X, y, b, reg, average, reg_convention)
+    if W.ndim != 2:
+        raise ImgclassError("the naive loss takes one W (C, D); stacks are for the vectorized version")
+    n, c = X.shape[0], W.shape[0]
+    dW = W * 0
+    db = None if b is None else b * 0
+    loss = 0.0
+    div = n * (c if average == "classes" else 1)
+    for i in range(n):
+        scores = [X[i] @ W[j] + (0 if b is None else b[j]) for j in range(c)]
+        yi = int(y[i])
+        for j in range(c):
+            if j == yi:
+                continue
+            m = scores[j] - scores[yi] + margin
+            if m > 0:
+                loss = loss + m
+                dW[j] += X[i] / div
+                dW[yi] -= X[i] / div
+                if db is not None:
+                    db[j] += 1.0 / div
+                    db[yi] -= 1.0 / div
+    loss = loss / div
+    penalty, dreg = _reg_terms(W, reg, reg_convention)
+    loss, dW = loss + penalty, dW + dreg
+    return (loss, dW) if b is None else (loss, dW, db)
+
+
+def svm_loss_vectorized(W, X, y, reg, *, b=None, average: str = "sum", reg_convention: str = "full",
+                        margin: float = 1.0):
+    """Multiclass SVM loss without Python loops; W may be a stack (K, C, D) with reg (K,)."""
+    _check(W, X, y, b, reg, average, reg_convention)
+    n, c = X.shape[0], W.shape[-2]
+    rows = _arange(n, X)
+    scores = X @ _swap(W)  # (…, N, C)
+    if b is not None:
+        scores = scores + b[..., None, :]
+    correct = scores[..., rows, y][..., None]  # (…, N, 1)
+    margins = scores - correct + margin
+    margins = margins * (margins > 0)
+    margins[..., rows, y] = 0
+    div = n * (c if average == "classes" else 1)
+    loss = _sum(_sum(margins, -1), -1) / div
+    active = (margins > 0) * 1.0
+    active = active.to(X.dtype) if _is_torch(active) else active.astype(X.dtype)
+    active[..., rows, y] = -_sum(active, -1)
+    return _finish(loss, active / div, W, X, reg, b, reg_convention)
+
+
+# ------------------------------------------------------------------------- softmax
+
+
+def softmax_loss_naive(W, X, y, reg: float, *, b=None, reg_convention: str = "full"):
+    """Softmax cross-entropy with explicit loops; numerically stable (max subtracted per sample)."""
+    _check(W, X, y, b, reg, "sum", reg_convention)
+    if W.ndim != 2:
+        raise ImgclassError("the naive loss takes one W (C, D); stacks are for the vectorized version")
+    n, c = X.shape[0], W.shape[0]
+    dW = W * 0
+    db = None if b is None else b * 0
+    loss = 0.0
+    for i in range(n):
+        scores = [X[i] @ W[j] + (0 if b is None else b[j]) for j in range(c)]
+        top = max(float(s) for s in scores)
+        exps = [math.exp(float(s) - top) for s in scores]
+        total = sum(exps)
+        yi = int(y[i])
+        loss = loss + (math.log(total) - (float(scores[yi]) - top))
+        for j in range(c):
+            p = exps[j] / total - (1.0 if j == yi else 0.0)
+            dW[j] += p * X[i] / n
+            if db is not None:
+                db[j] += p / n
+    loss = loss / n
+    penalty, dreg = _reg_terms(W, reg, reg_convention)
+    loss, dW = loss + penalty, dW + dreg
+    return (loss, dW) if b is None else (loss, dW, db)
+
+
+def softmax_loss_vectorized(W, X, y, reg, *, b=None, reg_convention: str = "full"):
+    """Softmax cross-entropy without Python loops; W may be a stack (K, C, D) with reg (K,)."""
+    _check(W, X, y, b, reg, "sum", reg_convention)
+    n = X.shape[0]
+    rows = _arange(n, X)
+    scores = X @ _swap(W)  # (…, N, C)
+    if b is not None:
+        scores = scores + b[..., None, :]
+    shifted = scores - _amax(scores, -1)
+    exp = shifted.exp() if _is_torch(shifted) else np.exp(shifted)
+    total = _sum(exp, -1, keepdims=True)
+    logz = total.log() if _is_torch(total) else np.log(total)
+    loss = _sum(logz[..., 0] - shifted[..., rows, y], -1) / n
+    probs = exp / total
+    probs[..., rows, y] -= 1.0
+    return _finish(loss, probs / n, W, X, reg, b, reg_convention)
