@@ -131,6 +131,50 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_options(args: argparse.Namespace) -> dict:
+    return {"data_dir": args.data_dir, "download": args.download, "seed": args.data_seed,
+            "test_fraction": args.test_fraction, "image_size": args.image_size, "channels": args.channels,
+            "class_names": args.class_names}
+
+
+def _val(text: str) -> float | int:
+    return float(text) if "." in text or "e" in text.lower() else int(text)
+
+
+def add_linear_args(p: argparse.ArgumentParser) -> None:
+    """Flags shared by 'linear train' and 'linear sweep'."""
+    p.add_argument("--loss", choices=("svm", "softmax"), default="softmax",
+                   help="multiclass hinge (SVM) or softmax cross-entropy")
+    g = p.add_argument_group("training")
+    g.add_argument("--iters", type=int, default=1500, help="SGD iterations (minibatches)")
+    g.add_argument("--batch-size", type=int, default=200, help="minibatch size")
+    g.add_argument("--sampling", choices=("replacement", "epochs"), default="replacement",
+                   help="minibatches drawn with replacement (course assignments) or shuffled epochs")
+    g.add_argument("--val", type=_val, default=0.1, metavar="V",
+                   help="validation split of the training data: a fraction (0.1) or a count (5000)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the validation split, initialization and minibatches")
+    g.add_argument("--normalize", choices=("pixel", "channel", "none"), default="pixel",
+                   help="standardize with the training set's per-pixel or per-channel mean/std")
+    g.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point precision")
+    g.add_argument("--out", default="runs", metavar="DIR", help="parent directory of the run directory")
+
+
+def cmd_linear_train(args: argparse.Namespace) -> int:
+    from imgclass.linear.run import train_linear
+
+    r = train_linear(args.dataset, args.loss, learning_rate=args.lr, reg=args.reg, num_iters=args.iters,
+                     batch_size=args.batch_size, sampling=args.sampling, bias=args.bias, val=args.val,
+                     seed=args.seed, normalize=args.normalize, dtype=args.dtype, out_root=args.out,
+                     data_options=_data_options(args))
+    val = "" if r["val_accuracy"] is None else f"   val accuracy {r['val_accuracy']:.4f}"
+    text = (f"{r['loss']} on {r['dataset']} ({r['train_size']} train), fit in {r['fit_seconds']:.1f} s\n"
+            f"train accuracy {r['train_accuracy']:.4f}{val}\n"
+            f"test accuracy  {r['test_accuracy']:.4f}   (test split used once)\n"
+            f"run directory  {r['run_dir']}")
+    _emit(args, text, r)
+    return 0
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgclass", formatter_class=_Formatter,
@@ -174,6 +218,18 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
     p.add_argument("--reg", type=float, default=1e-4, help="L2 regularization strength")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
+    linear = sub.add_parser("linear", help="linear classifiers (SVM, softmax): train one or sweep hyperparameters",
+                            description="Linear classifiers: multiclass SVM and softmax trained by minibatch SGD.")
+    linear_sub = linear.add_subparsers(dest="linear_command", metavar="SUBCOMMAND", required=True)
+    p = command(linear_sub, "train", cmd_linear_train,
+                "train one linear classifier, evaluate on the test split once, write a run directory with plots")
+    add_data_args(p)
+    add_linear_args(p)
+    p.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate")
+    p.add_argument("--reg", type=float, default=1e-5, help="L2 regularization strength (reg * ||W||^2)")
+    p.add_argument("--bias", choices=("vector", "trick", "none"), default="vector",
+                   help="explicit bias vector, constant-1 feature (bias trick), or none")
+
     p = command(sub, "gradcheck", cmd_gradcheck,
                 "check every NumPy layer, loss and model against numeric gradients; exit 1 if a bound is exceeded")
     p.add_argument("--seed", type=int, default=0, help="seed of the random test inputs")

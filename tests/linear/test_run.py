@@ -1,0 +1,39 @@
+"""'imgclass linear train' end to end: run directory, plots, test split used once."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imgclass.cli import main
+from imgclass.data import Preprocessor, load, make_split
+from imgclass.linear.estimators import SoftmaxClassifier
+
+
+def test_linear_train_cli_writes_a_complete_run(tmp_path, capsys):
+    assert main(["linear", "train", "digits", "--loss", "softmax", "--lr", "0.1", "--reg", "1e-4",
+                 "--out", str(tmp_path), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = Path(r["run_dir"])
+    assert r["test_accuracy"] >= 0.9 and r["test_set_used"] is True
+    for name in ("config.json", "results.json", "model.npz", "preprocessor.npz", "plots/loss.png", "plots/templates.png"):
+        assert (run / name).is_file(), name
+    with Image.open(run / "plots/templates.png") as img:
+        assert img.format == "PNG"
+    # the saved model + preprocessing reproduce the reported test accuracy
+    est = SoftmaxClassifier.load(run / "model.npz")
+    pre = Preprocessor.load(run / "preprocessor.npz")
+    split = make_split(load("digits"), val=0.1, seed=0)
+    acc = np.mean(est.predict(pre.transform(split.x_test)) == split.y_test)
+    assert round(float(acc), 4) == r["test_accuracy"]
+
+
+def test_linear_train_svm_bias_trick(tmp_path, capsys):
+    assert main(["linear", "train", "digits", "--loss", "svm", "--bias", "trick", "--out", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["test_accuracy"] >= 0.9
+
+
+def test_linear_train_bad_lr_is_a_clear_error(tmp_path, capsys):
+    assert main(["linear", "train", "digits", "--lr", "-1", "--out", str(tmp_path)]) == 1
+    assert "learning_rate must be > 0" in capsys.readouterr().err
