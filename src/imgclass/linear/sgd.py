@@ -44,7 +44,7 @@ def _batch_indices(n: int, batch_size: int, num_iters: int, seed: int, sampling:
 
 def sgd_fit(W, X, y, *, loss: str = "softmax", lr=1e-3, reg=1e-5, num_iters: int = 1000, batch_size: int = 200,
             seed: int = 0, sampling: str = "replacement", b=None, loss_kwargs: dict | None = None,
-            progress: bool = False, desc: str = "SGD"):
+            lr_decay: float = 1.0, progress: bool = False, desc: str = "SGD"):
     """Train ``W`` (and ``b``) in place; return the loss history, (num_iters,) or (num_iters, K).
 
     Parameters
@@ -55,6 +55,9 @@ def sgd_fit(W, X, y, *, loss: str = "softmax", lr=1e-3, reg=1e-5, num_iters: int
     sampling : {"replacement", "epochs"}
         ``replacement`` draws each minibatch independently with replacement;
         ``epochs`` visits every sample once per epoch in a fresh order.
+    lr_decay : float
+        The learning rate is multiplied by this after every epoch's worth of
+        iterations (``ceil(N / batch_size)``), as in the course assignments.
 
     Raises
     ------
@@ -70,6 +73,9 @@ def sgd_fit(W, X, y, *, loss: str = "softmax", lr=1e-3, reg=1e-5, num_iters: int
     lr_arr = np.asarray(lr, dtype=np.float64)
     if np.any(lr_arr <= 0):
         raise ImgclassError(f"learning rate must be > 0, got {lr}")
+    if not 0.0 < lr_decay <= 1.0:
+        raise ImgclassError(f"lr_decay must lie in (0, 1], got {lr_decay}")
+    per_epoch = -(-X.shape[0] // batch_size)
     stacked = W.ndim == 3
     if stacked:  # per-classifier learning rates broadcast over (C, D) and (C,)
         lr_w = lr_arr.reshape(-1, 1, 1)
@@ -95,4 +101,6 @@ def sgd_fit(W, X, y, *, loss: str = "softmax", lr=1e-3, reg=1e-5, num_iters: int
         if not np.all(np.isfinite(value)):
             raise ImgclassError(f"the loss became {value} at iteration {it + 1}; lower the learning rate (now {lr})")
         history.append(value.copy() if stacked else float(value))
+        if lr_decay != 1.0 and (it + 1) % per_epoch == 0:
+            lr_w, lr_b = lr_w * lr_decay, lr_b * lr_decay
     return np.asarray(history)
