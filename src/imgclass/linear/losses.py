@@ -69,16 +69,21 @@ def _check(W, X, y, b, reg, average: str, reg_convention: str) -> None:
         raise ImgclassError(f"average must be 'sum' or 'classes', got {average!r}")
     if reg_convention not in ("full", "half"):
         raise ImgclassError(f"reg_convention must be 'full' or 'half', got {reg_convention!r}")
-    if np.any(np.asarray(reg if not _is_torch(reg) else reg.cpu()) < 0):
+    r = np.asarray(reg if not _is_torch(reg) else reg.detach().cpu())
+    if r.ndim > 1 or (r.ndim == 1 and (W.ndim != 3 or r.shape[0] != W.shape[0])):
+        want = f"a number or one per stack entry ({W.shape[0]},)" if W.ndim == 3 else "a number"
+        raise ImgclassError(f"reg must be {want}, got shape {r.shape}")
+    if np.any(r < 0):
         raise ImgclassError(f"regularization strength must be >= 0, got {reg}")
 
 
 def _reg_terms(W, reg, reg_convention: str):
     """(penalty, gradient) of the L2 term; ``reg`` scalar or (K,) for stacked W (K, C, D)."""
     scale = 1.0 if reg_convention == "full" else 0.5
-    if W.ndim == 3 and not isinstance(reg, (int, float)):
-        r = reg.reshape(-1, 1, 1)
-        return scale * reg * _sum(_sum(W * W, -1), -1), 2.0 * scale * r * W
+    if W.ndim == 3:  # one penalty per stack entry, also for a scalar reg
+        r = reg.reshape(-1) if hasattr(reg, "reshape") else reg  # (K,), (1,) or a Python number
+        r3 = reg.reshape(-1, 1, 1) if hasattr(reg, "reshape") else reg
+        return scale * r * _sum(_sum(W * W, -1), -1), 2.0 * scale * r3 * W
     return scale * reg * _sum(W * W), 2.0 * scale * reg * W
 
 
