@@ -1,0 +1,498 @@
+"""Hyperparameter sweeps for linear classifiers: every (lr, reg) config trained at once as one stack.
+
+All configs start from the same initial ``W`` and see the same minibatches,
+so they differ only by learning rate and regularization strength. Training
+is the update of :func:`imgclass.linear.sgd.sgd_fit` (``W -= lr * dW``, its
+minibatch sampling) applied to a stack ``W`` (K, C, D) in one batched
+computation per step. A config whose loss stops being finite is recorded as
+diverged and dropped from the stack; the others train on.
+
+>>> configs = grid([1e-3, 1e-2], [1e-4, 1e-2])              # or random_configs(50, seed=0)
+>>> result = sweep(x_train, y_train, x_val, y_val, configs, num_iters=500)
+>>> result.best                                               # the record with the best val accuracy
+>>> result.save("runs/sweep"); plot_sweep(result, "runs/sweep")
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from imgclass.errors import ImgclassError
+from imgclass.fileio import atomic_write, save_figure
+from imgclass.linear.sgd import SAMPLING, _batch_indices, loss_function
+
+STACK_BYTES = 1 << 30  # default chunk: keep the training stack and its temporaries under ~1 GB
+EVAL_BYTES = 1 << 28  # scores (K, rows, C) per block when computing accuracies
+
+
+def _is_torch(a) -> bool:
+    return type(a).__module__.startswith("torch")
+
+
+# ---------------------------------------------------------------------------- configs
+
+
+def _check_lr_reg(lr, reg) -> tuple[float, float]:
+    try:
+        lr, reg = float(lr), float(reg)
+    except (TypeError, ValueError):
+        raise ImgclassError(f"a config is (learning rate, regularization strength); got ({lr!r}, {reg!r})") from None
+    if not (math.isfinite(lr) and lr > 0):
+        raise ImgclassError(f"learning rates must be finite and > 0, got {lr}")
+    if not (math.isfinite(reg) and reg >= 0):
+        raise ImgclassError(f"regularization strengths must be finite and >= 0, got {reg}")
+    return lr, reg
+
+
+def _check_config(cf) -> tuple[float, float]:
+    try:
+        lr, reg = cf
+    except (TypeError, ValueError):
+        raise ImgclassError(f"each config must be a pair (lr, reg), got {cf!r}") from None
+    return _check_lr_reg(lr, reg)
+
+
+def grid(learning_rates, regs) -> list[tuple[float, float]]:
+    """Every (lr, reg) pair, lr-major: all regs for the first lr, then for the second, ...
+
+    Parameters
+    ----------
+    learning_rates : sequence of float, each > 0
+    regs : sequence of float, each >= 0
+
+    Returns
+    -------
+    list of (lr, reg)
+        ``len(learning_rates) * len(regs)`` pairs of plain floats.
+    """
+    lrs, rs = list(np.ravel(learning_rates)), list(np.ravel(regs))
+    if not lrs or not rs:
+        raise ImgclassError("a grid needs at least one learning rate and one regularization strength")
+    return [_check_lr_reg(lr, reg) for lr in lrs for reg in rs]
+
+
+def _log_range(bounds, what: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in bounds)
+    except (TypeError, ValueError):
+        raise ImgclassError(f"{what} must be a pair (low, high), got {bounds!r}") from None
+    if not (0 < lo <= hi < math.inf):
+        raise ImgclassError(f"{what} must satisfy 0 < low <= high (sampled log-uniformly), got ({lo}, {hi}); "
+                            "use grid() to include a regularization strength of 0")
+    return math.log10(lo), math.log10(hi)
+
+
+def random_configs(n: int, lr_range=(1e-7, 1e-1), reg_range=(1e-6, 1e4), seed: int = 0) -> list[tuple[float, float]]:
+    """``n`` random (lr, reg) pairs, each log-uniform in its range (random search).
+
+    Parameters
+    ----------
+    n : int >= 1
+    lr_range, reg_range : (low, high) with 0 < low <= high
+    seed : int
+        Same seed, same configs (NumPy's PCG64).
+
+    Returns
+    -------
+    list of (lr, reg)
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ImgclassError(f"the number of random configs must be an integer >= 1, got {n!r}")
+    lr_lo, lr_hi = _log_range(lr_range, "lr_range")
+    reg_lo, reg_hi = _log_range(reg_range, "reg_range")
+    rng = np.random.default_rng(seed)
+    lrs = 10.0 ** rng.uniform(lr_lo, lr_hi, size=n)
+    regs = 10.0 ** rng.uniform(reg_lo, reg_hi, size=n)
+    # clip: 10**log10(x) can land one ulp outside [low, high]
+    lrs = np.clip(lrs, *(float(v) for v in lr_range))
+    regs = np.clip(regs, *(float(v) for v in reg_range))
+    return [(float(a), float(b)) for a, b in zip(lrs, regs)]
+
+
+# ----------------------------------------------------------------------------- result
+
+
+def _json_safe(v):
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        return float(v) if math.isfinite(v) else None  # NaN is not JSON
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+@dataclass
+class SweepResult:
+    """What a sweep found.
+
+    Attributes
+    ----------
+    loss : str
+        ``"softmax"`` or ``"svm"``.
+    records : list of dict
+        One per config, in config order: ``lr``, ``reg``, ``train_acc``,
+        ``val_acc``, ``final_loss`` (the minibatch loss of the last
+        iteration), ``diverged`` (bool) and ``diverged_at`` (the 1-based
+        iteration whose loss was not finite, or None). A diverged config has
+        NaN accuracies and final loss.
+    best_index : int
+        Index into ``records`` of the best validation accuracy (the first
+        one on a tie); diverged configs are never chosen.
+    best_W : ndarray (C, D)
+        Trained weights of the best config (a NumPy array even when the
+        sweep ran on torch tensors).
+    best_b : ndarray (C,) or None
+        Its explicit bias; None with the bias trick (what :func:`sweep` uses).
+    seconds : float
+        Wall time of the whole sweep (training and accuracies).
+    history : ndarray (num_iters, K)
+        Minibatch loss of every config at every iteration; NaN after a
+        config diverged.
+    settings : dict
+        The training settings (num_iters, batch_size, seed, ...), for the record.
+    """
+
+    loss: str
+    records: list[dict]
+    best_index: int
+    best_W: np.ndarray
+    best_b: np.ndarray | None
+    seconds: float
+    history: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def best(self) -> dict:
+        """The record of the best config."""
+        return self.records[self.best_index]
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: records, best, timing and settings (NaN written as null; no weights)."""
+        return _json_safe({
+            "loss": self.loss,
+            "num_configs": len(self.records),
+            "num_diverged": sum(bool(r["diverged"]) for r in self.records),
+            "best_index": self.best_index,
+            "best": self.best,
+            "seconds": self.seconds,
+            "settings": self.settings,
+            "records": self.records,
+        })
+
+    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
+        """Write ``sweep.json`` (:meth:`to_dict`) and ``best_weights.npz`` into ``directory``, atomically.
+
+        The ``.npz`` holds ``W`` (C, D), ``b`` (only with an explicit bias),
+        ``lr``, ``reg``, ``loss`` (the loss name) and ``history``
+        (num_iters,), the best config's loss curve.
+
+        Returns
+        -------
+        dict
+            ``{"json": path, "weights": path}``.
+        """
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ImgclassError(f"{directory} exists and is not a directory; choose another output directory")
+        paths = {"json": directory / "sweep.json", "weights": directory / "best_weights.npz"}
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        with atomic_write(paths["json"], "w") as f:
+            f.write(text + "\n")
+        arrays = {"W": np.asarray(self.best_W), "lr": np.float64(self.best["lr"]), "reg": np.float64(self.best["reg"]),
+                  "loss": np.str_(self.loss), "history": np.asarray(self.history)[:, self.best_index]}
+        if self.best_b is not None:
+            arrays["b"] = np.asarray(self.best_b)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        with atomic_write(paths["weights"]) as f:
+            f.write(buf.getvalue())
+        return paths
+
+
+# ------------------------------------------------------------------------------ sweep
+
+
+def _check_inputs(X_train, y_train, X_val, y_val):
+    """Same backend for both X, labels converted to it; returns (y_train, y_val, num_classes)."""
+    torch_x = _is_torch(X_train)
+    if torch_x != _is_torch(X_val):
+        raise ImgclassError("X_train and X_val must both be NumPy arrays or both torch tensors")
+    for name, X in (("X_train", X_train), ("X_val", X_val)):
+        if X.ndim != 2:
+            raise ImgclassError(f"{name} must be 2-D (N, D), preprocessed and flattened; got shape {tuple(X.shape)}")
+        floating = X.is_floating_point() if torch_x else np.issubdtype(X.dtype, np.floating)
+        if not floating:
+            raise ImgclassError(f"{name} must be floating point (use a Preprocessor), got {X.dtype}")
+    if X_train.shape[1] != X_val.shape[1]:
+        raise ImgclassError(f"X_train and X_val must have the same D; got {X_train.shape[1]} and {X_val.shape[1]}")
+    if len(X_train) == 0 or len(X_val) == 0:
+        raise ImgclassError("a sweep needs non-empty training and validation sets (configs are chosen on validation)")
+    ys = []
+    for name, y, X in (("y_train", y_train, X_train), ("y_val", y_val, X_val)):
+        y_np = y.detach().cpu().numpy() if _is_torch(y) else np.asarray(y)
+        if y_np.shape != (len(X),):
+            raise ImgclassError(f"{name} must be ({len(X)},), one label per row, got {tuple(y_np.shape)}")
+        if not np.issubdtype(y_np.dtype, np.integer) or y_np.min() < 0:
+            raise ImgclassError(f"{name} must hold integer class labels >= 0")
+        if torch_x:
+            import torch
+
+            y = torch.as_tensor(y_np.astype(np.int64), device=X.device)
+        ys.append(y if torch_x else y_np)
+    num_classes = int(max(np.asarray(ys[0].cpu() if torch_x else ys[0]).max(),
+                          np.asarray(ys[1].cpu() if torch_x else ys[1]).max())) + 1
+    return ys[0], ys[1], max(num_classes, 2)
+
+
+def _default_chunk(k: int, c: int, d: int, batch_size: int, itemsize: int) -> int:
+    per_config = itemsize * (6 * c * d + 6 * batch_size * c)  # W, dW, L2 term and temporaries; scores, probs
+    return max(1, min(k, STACK_BYTES // per_config))
+
+
+def _accuracy(W, X, y) -> np.ndarray:
+    """Fraction of rows of X (N, D) classified right by each W (k, C, D), in blocks of rows; (k,) float64.
+
+    The scores of all k classifiers come from one GEMM per block, ``X @ W.reshape(k*C, D)ᵀ``.
+    """
+    k, c, d = W.shape
+    torch_x = _is_torch(X)
+    rows = max(1, EVAL_BYTES // (k * c * (X.element_size() if torch_x else X.itemsize)))
+    flat = W.reshape(k * c, d).T  # (D, k*C)
+    correct = np.zeros(k, np.int64)
+    for s in range(0, X.shape[0], rows):
+        xb, yb = X[s:s + rows], y[s:s + rows]
+        pred = (xb @ flat).reshape(len(xb), k, c).argmax(-1)  # (n, k*C) -> (n, k, C) -> (n, k)
+        hits = (pred == yb[:, None]).sum(0)
+        correct += hits.cpu().numpy() if torch_x else hits
+    return correct / X.shape[0]
+
+
+def _train_chunk(W, X, y, lrs, regs, fn, kw, history, cols, batches, bar):
+    """Train the stack ``W`` (k, C, D); drop entries whose loss is not finite.
+
+    Writes each step's losses into ``history[:, cols]``. Returns the trained
+    survivors ``W`` (k', C, D), their positions in the chunk, and
+    ``{position: 1-based iteration}`` for the diverged ones.
+    """
+    num_iters = history.shape[0]
+    alive = np.arange(len(lrs))
+    diverged = {}
+    if _is_torch(W):  # W, X and y are then all torch tensors on one device
+        import torch
+
+        lr_w = torch.as_tensor(np.asarray(lrs).reshape(-1, 1, 1), dtype=W.dtype, device=W.device)
+        reg = torch.as_tensor(np.asarray(regs), dtype=W.dtype, device=W.device)
+    else:  # in W's dtype, as sgd_fit does for torch: float32 stays float32
+        lr_w, reg = np.asarray(lrs, W.dtype).reshape(-1, 1, 1), np.asarray(regs, W.dtype)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is expected, and handled
+        for it, idx in enumerate(batches):
+            if _is_torch(X):
+                idx = torch.as_tensor(idx, device=X.device)
+            out = fn(W, X[idx], y[idx], reg, **kw)
+            W -= lr_w * out[1]  # the update of sgd_fit
+            value = out[0].detach().cpu().numpy() if _is_torch(out[0]) else np.asarray(out[0])
+            history[it, cols[alive]] = value
+            bar.update(1)
+            bad = ~np.isfinite(value)
+            if bad.any():
+                for j in alive[bad]:
+                    diverged[int(j)] = it + 1
+                keep = np.flatnonzero(~bad)
+                alive = alive[keep]
+                if _is_torch(W):
+                    keep = torch.as_tensor(keep, device=W.device)
+                W, lr_w, reg = W[keep], lr_w[keep], reg[keep]
+                if len(alive) == 0:
+                    bar.update(num_iters - it - 1)
+                    break
+        finite = W.isfinite().all(-1).all(-1).cpu().numpy() if _is_torch(W) else np.isfinite(W).all(axis=(1, 2))
+    if not finite.all():  # finite loss at the last step but weights blown up by the last update
+        for j in alive[~finite]:
+            diverged[int(j)] = num_iters
+        keep = np.flatnonzero(finite)
+        alive = alive[keep]
+        W = W[torch.as_tensor(keep, device=W.device)] if _is_torch(W) else W[keep]
+    return W, alive, diverged
+
+
+def sweep(X_train, y_train, X_val, y_val, configs, *, loss: str = "softmax", num_iters: int = 1500,
+          batch_size: int = 200, seed: int = 0, sampling: str = "replacement", init_std: float = 1e-4,
+          chunk: int | None = None, loss_kwargs: dict | None = None, progress: bool = True) -> SweepResult:
+    """Train one linear classifier per (lr, reg) config, all together, and pick the best on validation.
+
+    Parameters
+    ----------
+    X_train : (N, D) float, NumPy array or torch tensor
+        Preprocessed and flattened (with the bias-trick column if wanted).
+    y_train : (N,) int
+    X_val : (M, D), same kind as ``X_train``; y_val : (M,) int
+    configs : sequence of (lr, reg)
+        From :func:`grid` or :func:`random_configs`, or any pairs.
+    loss : {"softmax", "svm"}
+    num_iters, batch_size, seed, sampling
+        As :func:`imgclass.linear.sgd.sgd_fit`; ``seed`` also draws the initial
+        ``W`` (C, D) ``= init_std * default_rng(seed).standard_normal((C, D))``,
+        shared by every config. C is the largest label + 1.
+    chunk : int, optional
+        Train this many configs at a time (bounds memory; the results do
+        not depend on it). Default: as many as fit in about 1 GB.
+    loss_kwargs : dict, optional
+        Keyword options of the loss (``reg_convention``, ``average``, ``margin``).
+    progress : bool
+        Show a progress bar over iterations (all chunks).
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    ImgclassError
+        Bad inputs or hyperparameters, or every config diverged.
+    """
+    t0 = time.perf_counter()
+    fn = loss_function(loss)
+    kw = dict(loss_kwargs or {})
+    allowed = {p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY} - {"b"}
+    if set(kw) - allowed:
+        raise ImgclassError(f"unknown {loss} loss option(s) {sorted(set(kw) - allowed)}; "
+                            f"choose from {sorted(allowed)}")
+    if sampling not in SAMPLING:
+        raise ImgclassError(f"sampling must be 'replacement' or 'epochs', got {sampling!r}")
+    if num_iters < 1 or batch_size < 1:
+        raise ImgclassError(f"num_iters and batch_size must be >= 1, got {num_iters} and {batch_size}")
+    if not (math.isfinite(init_std) and init_std >= 0):
+        raise ImgclassError(f"init_std must be finite and >= 0, got {init_std}")
+    configs = [_check_config(cf) for cf in configs]
+    if not configs:
+        raise ImgclassError("no configs to sweep; pass grid(...) or random_configs(...)")
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
+        raise ImgclassError(f"chunk must be an integer >= 1 (configs trained at a time), got {chunk!r}")
+    y_train, y_val, c = _check_inputs(X_train, y_train, X_val, y_val)
+    torch_x = _is_torch(X_train)
+    k, d = len(configs), X_train.shape[1]
+
+    W0 = init_std * np.random.default_rng(seed).standard_normal((c, d))  # (C, D), the same start for all
+    if torch_x:
+        import torch
+
+        W0 = torch.as_tensor(W0, dtype=X_train.dtype, device=X_train.device)
+        itemsize = X_train.element_size()
+    else:
+        W0 = W0.astype(X_train.dtype)
+        itemsize = X_train.itemsize
+    if chunk is None:
+        chunk = _default_chunk(k, c, d, batch_size, itemsize)
+    starts = range(0, k, chunk)
+
+    lrs = np.array([cf[0] for cf in configs])
+    regs = np.array([cf[1] for cf in configs])
+    history = np.full((num_iters, k), np.nan)
+    train_acc, val_acc = np.full(k, np.nan), np.full(k, np.nan)
+    diverged_at: dict[int, int] = {}
+    best_val, best_index, best_W = -1.0, -1, None
+    bar = tqdm(total=len(starts) * num_iters, desc="sweep", disable=not progress or None, leave=False)
+    try:
+        for n, s in enumerate(starts):
+            cols = np.arange(s, min(s + chunk, k))
+            bar.set_description(f"sweep, chunk {n + 1}/{len(starts)}" if len(starts) > 1 else "sweep")
+            W = W0.expand(len(cols), c, d).clone() if torch_x else np.repeat(W0[None], len(cols), axis=0)  # (k, C, D)
+            batches = _batch_indices(X_train.shape[0], batch_size, num_iters, seed, sampling)
+            W, alive, div = _train_chunk(W, X_train, y_train, lrs[cols], regs[cols], fn, kw, history, cols,
+                                         batches, bar)
+            diverged_at.update({int(cols[j]): it for j, it in div.items()})
+            if len(alive) == 0:
+                continue
+            train_acc[cols[alive]] = _accuracy(W, X_train, y_train)
+            val_acc[cols[alive]] = va = _accuracy(W, X_val, y_val)
+            j = int(np.argmax(va))  # the first best within the chunk; strict > keeps the first across chunks
+            if va[j] > best_val:
+                best_val, best_index = float(va[j]), int(cols[alive[j]])
+                best_W = W[j].detach().cpu().numpy().copy() if torch_x else W[j].copy()
+    finally:
+        bar.close()
+    if best_index < 0:
+        raise ImgclassError(f"all {k} configs diverged (learning rates {lrs.min():.3g} to {lrs.max():.3g}); "
+                            "lower the learning rates or the regularization strengths")
+
+    records = []
+    for i, (lr, reg) in enumerate(configs):
+        bad = i in diverged_at
+        records.append({"lr": lr, "reg": reg, "train_acc": float(train_acc[i]), "val_acc": float(val_acc[i]),
+                        "final_loss": math.nan if bad else float(history[-1, i]),
+                        "diverged": bad, "diverged_at": diverged_at.get(i)})
+    settings = {"num_iters": num_iters, "batch_size": batch_size, "seed": seed, "sampling": sampling,
+                "init_std": init_std, "chunk": int(chunk), "loss_kwargs": kw, "num_train": int(X_train.shape[0]),
+                "num_val": int(X_val.shape[0]), "num_classes": c, "dim": d,
+                "backend": f"torch ({X_train.device})" if torch_x else "numpy", "dtype": str(X_train.dtype)}
+    return SweepResult(loss=loss, records=records, best_index=best_index, best_W=best_W, best_b=None,
+                       seconds=time.perf_counter() - t0, history=history, settings=settings)
+
+
+# ------------------------------------------------------------------------------- plots
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_sweep(result: SweepResult, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Two scatter plots of the sweep, log10(lr) by log10(reg), coloured by train and by validation accuracy.
+
+    The best config is ringed; diverged configs are grey crosses. A
+    regularization strength of 0 is drawn one decade below the smallest
+    positive one.
+
+    Returns
+    -------
+    dict
+        ``{"train": path, "val": path}`` of ``sweep_train_acc.png`` and ``sweep_val_acc.png`` in ``out_dir``.
+    """
+    plt = _plt()
+    out_dir = Path(out_dir)
+    lr = np.array([r["lr"] for r in result.records], np.float64)
+    reg = np.array([r["reg"] for r in result.records], np.float64)
+    pos = reg[reg > 0]
+    zero_at = math.log10(pos.min()) - 1 if pos.size else 0.0
+    x = np.log10(lr)
+    y = np.where(reg > 0, np.log10(np.where(reg > 0, reg, 1.0)), zero_at)
+    best = result.best_index
+    paths = {}
+    for key, label in (("train", "training accuracy"), ("val", "validation accuracy")):
+        acc = np.array([r[f"{key}_acc"] for r in result.records], np.float64)
+        ok = np.isfinite(acc)
+        fig, ax = plt.subplots(figsize=(7.0, 5.2))
+        sc = ax.scatter(x[ok], y[ok], c=acc[ok], cmap="viridis", s=90, marker="s", edgecolors="none")
+        fig.colorbar(sc, ax=ax, label=label)
+        if (~ok).any():
+            ax.scatter(x[~ok], y[~ok], marker="x", color="0.6", s=40, label="diverged")
+        ax.scatter([x[best]], [y[best]], s=260, facecolors="none", edgecolors="red", linewidths=2,
+                   label=f"best val: lr={lr[best]:.3g}, reg={reg[best]:.3g}")
+        ax.set_xlabel("log10 learning rate")
+        ax.set_ylabel("log10 regularization strength" + (f" (0 drawn at {zero_at:g})" if (reg == 0).any() else ""))
+        ax.set_title(f"{result.loss} sweep, {len(acc)} configs: {label} "
+                     f"(best {acc[best]:.3f})")
+        ax.legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        paths[key] = save_figure(fig, out_dir / f"sweep_{key}_acc.png", dpi=110)
+    return paths
