@@ -9,7 +9,8 @@ import torch
 from imgclass.data import Preprocessor, load, make_split
 from imgclass.errors import ImgclassError
 from imgclass.linear.sgd import sgd_fit
-from imgclass.linear.sweep import SweepResult, grid, plot_sweep, random_configs, sweep
+from imgclass.linear.plots import plot_sweep
+from imgclass.linear.sweep import SweepResult, grid, random_configs, sweep
 
 ITERS = 60
 DIVERGES = (1e6, 1e3)  # lr, reg: the L2 step multiplies W by about 1 - 2e9 each iteration
@@ -130,14 +131,16 @@ def test_all_configs_diverging_is_a_clear_error(digits):
 
 @pytest.mark.parametrize("chunk", [1, 2, 4])
 def test_chunking_gives_identical_results(digits, chunk):
+    """Same results up to BLAS rounding: the stack is one GEMM, whose blocking depends on its size."""
     configs = [*grid([1e-3, 1e-1], [0.0, 1e-1]), DIVERGES]
     ref = run(digits, configs)
     r = run(digits, configs, chunk=chunk)
     assert r.settings["chunk"] == chunk and ref.settings["chunk"] == len(configs)
-    np.testing.assert_array_equal(r.history, ref.history)
-    assert json.dumps(r.records) == json.dumps(ref.records)
+    np.testing.assert_allclose(r.history, ref.history, rtol=1e-12)
+    for a, b in zip(r.records, ref.records):
+        assert a["diverged"] == b["diverged"] and a["val_acc"] == b["val_acc"] or (a["diverged"] and b["diverged"])
     assert r.best_index == ref.best_index
-    np.testing.assert_array_equal(r.best_W, ref.best_W)
+    np.testing.assert_allclose(r.best_W, ref.best_W, rtol=1e-10, atol=1e-14)
 
 
 def test_torch_tensors_match_numpy(digits):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -77,3 +78,45 @@ def save_linear_plots(estimator, image_shape, classes, out_dir: str | os.PathLik
                                                        f"{label}learned class templates"),
                                       out / "templates.png", dpi=100),
     }
+
+
+def plot_sweep(result, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Two scatter plots of the sweep, log10(lr) by log10(reg), coloured by train and by validation accuracy.
+
+    The best config is ringed; diverged configs are grey crosses. A
+    regularization strength of 0 is drawn one decade below the smallest
+    positive one.
+
+    Returns
+    -------
+    dict
+        ``{"train": path, "val": path}`` of ``sweep_train_acc.png`` and ``sweep_val_acc.png`` in ``out_dir``.
+    """
+    plt = _plt()
+    out_dir = Path(out_dir)
+    lr = np.array([r["lr"] for r in result.records], np.float64)
+    reg = np.array([r["reg"] for r in result.records], np.float64)
+    pos = reg[reg > 0]
+    zero_at = math.log10(pos.min()) - 1 if pos.size else 0.0
+    x = np.log10(lr)
+    y = np.where(reg > 0, np.log10(np.where(reg > 0, reg, 1.0)), zero_at)
+    best = result.best_index
+    paths = {}
+    for key, label in (("train", "training accuracy"), ("val", "validation accuracy")):
+        acc = np.array([r[f"{key}_acc"] for r in result.records], np.float64)
+        ok = np.isfinite(acc)
+        fig, ax = plt.subplots(figsize=(7.0, 5.2))
+        sc = ax.scatter(x[ok], y[ok], c=acc[ok], cmap="viridis", s=90, marker="s", edgecolors="none")
+        fig.colorbar(sc, ax=ax, label=label)
+        if (~ok).any():
+            ax.scatter(x[~ok], y[~ok], marker="x", color="0.6", s=40, label="diverged")
+        ax.scatter([x[best]], [y[best]], s=260, facecolors="none", edgecolors="red", linewidths=2,
+                   label=f"best val: lr={lr[best]:.3g}, reg={reg[best]:.3g}")
+        ax.set_xlabel("log10 learning rate")
+        ax.set_ylabel("log10 regularization strength" + (f" (0 drawn at {zero_at:g})" if (reg == 0).any() else ""))
+        ax.set_title(f"{result.loss} sweep, {len(acc)} configs: {label} "
+                     f"(best {acc[best]:.3f})")
+        ax.legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        paths[key] = save_figure(fig, out_dir / f"sweep_{key}_acc.png", dpi=110)
+    return paths
