@@ -175,6 +175,38 @@ def cmd_linear_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def cmd_linear_sweep(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from imgclass.linear.run import sweep_linear
+    from imgclass.linear.sweep import grid, random_configs
+
+    if args.search == "random":
+        configs = random_configs(args.trials, tuple(args.lr_range), tuple(args.reg_range), seed=args.seed)
+    else:
+        lrs = args.lrs or list(np.geomspace(*args.lr_range, args.grid_size[0]))
+        regs = args.regs or list(np.geomspace(*args.reg_range, args.grid_size[1]))
+        configs = grid(lrs, regs)
+    r = sweep_linear(args.dataset, args.loss, configs=configs, num_iters=args.iters, batch_size=args.batch_size,
+                     sampling=args.sampling, val=args.val, seed=args.seed, normalize=args.normalize, dtype=args.dtype,
+                     out_root=args.out, data_options=_data_options(args))
+    text = (f"{r['configs']} {r['loss']} configs on {r['dataset']} in {r['sweep_seconds']:.1f} s "
+            f"({r['diverged']} diverged)\n"
+            f"best lr {r['best_lr']:.3g}, reg {r['best_reg']:.3g}: train {r['best_train_accuracy']:.4f}, "
+            f"val {r['best_val_accuracy']:.4f}\n"
+            f"test accuracy of the best: {r['test_accuracy']:.4f}   (test split used once)\n"
+            f"run directory  {r['run_dir']}")
+    _emit(args, text, r)
+    return 0
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgclass", formatter_class=_Formatter,
@@ -229,6 +261,25 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--reg", type=float, default=1e-5, help="L2 regularization strength (reg * ||W||^2)")
     p.add_argument("--bias", choices=("vector", "trick", "none"), default="vector",
                    help="explicit bias vector, constant-1 feature (bias trick), or none")
+
+    p = command(linear_sub, "sweep", cmd_linear_sweep,
+                "train a grid or random sample of (learning rate, regularization) pairs as one batched computation, "
+                "pick the best on validation accuracy, test it once, plot the sweep")
+    add_data_args(p)
+    add_linear_args(p)
+    p.set_defaults(iters=300)
+    p.add_argument("--search", choices=("grid", "random"), default="grid",
+                   help="a log-spaced grid, or log-uniform random pairs")
+    p.add_argument("--lr-range", type=float, nargs=2, default=(1e-4, 1.0), metavar=("LO", "HI"),
+                   help="learning-rate range")
+    p.add_argument("--reg-range", type=float, nargs=2, default=(1e-6, 1e-1), metavar=("LO", "HI"),
+                   help="regularization range")
+    p.add_argument("--grid-size", type=int, nargs=2, default=(8, 6), metavar=("NLR", "NREG"),
+                   help="grid: number of learning rates and of regularization strengths")
+    p.add_argument("--lrs", type=_floats, default=None, metavar="A,B,...", help="grid: explicit learning rates")
+    p.add_argument("--regs", type=_floats, default=None, metavar="A,B,...",
+                   help="grid: explicit regularization strengths")
+    p.add_argument("--trials", type=int, default=30, help="random: number of (lr, reg) pairs")
 
     p = command(sub, "gradcheck", cmd_gradcheck,
                 "check every NumPy layer, loss and model against numeric gradients; exit 1 if a bound is exceeded")

@@ -81,3 +81,8 @@ def test_load_errors(tmp_path):
     junk.write_bytes(b"not an npz")
     with pytest.raises(DataError, match="not a saved preprocessor"):
         Preprocessor.load(junk)
+
+
+def test_empty_input_keeps_its_feature_shape(x):
+    p = Preprocessor(flatten=True, bias=True).fit(x)
+    assert p.transform(x[:0]).shape == (0, 3 * 4 * 5 + 1)

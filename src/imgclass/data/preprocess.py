@@ -114,7 +114,7 @@ class Preprocessor:
         out -= self.mean_.astype(dt)
         out /= self.scale_.astype(dt)
         if self.flatten:
-            out = out.reshape(len(out), -1)  # (N, C, H, W) -> (N, C*H*W)
+            out = out.reshape(len(out), int(np.prod(out.shape[1:])))  # (N, C, H, W) -> (N, C*H*W); N may be 0
             if self.bias:
                 out = np.hstack([out, np.ones((len(out), 1), dt)])  # (N, D) -> (N, D + 1)
         return out

@@ -87,3 +87,58 @@ def train_linear(dataset: str, loss: str = "softmax", *, learning_rate: float = 
     result["run_dir"] = str(run)
     write_json(run / "results.json", result)
     return result
+
+
+def estimator_from_weights(loss: str, W: np.ndarray, history, **params):
+    """A fitted estimator from bias-trick weights W (C, D + 1), as a sweep produces them."""
+    est = ESTIMATORS[loss](bias="trick", **params)
+    est.coef_, est.intercept_ = np.ascontiguousarray(W[:, :-1]), W[:, -1].copy()
+    est.classes_ = np.arange(W.shape[0])
+    est.n_features_in_ = W.shape[1] - 1
+    est.loss_history_ = np.asarray(history)
+    return est
+
+
+def sweep_linear(dataset: str, loss: str = "softmax", *, configs: list[tuple[float, float]], num_iters: int = 300,
+                 batch_size: int = 200, sampling: str = "replacement", val: float | int = 0.1, seed: int = 0,
+                 normalize: str = "pixel", dtype: str = "float32", out_root: str | Path = "runs",
+                 data_options: dict | None = None, progress: bool = True) -> dict:
+    """Train every (lr, reg) config as one batched stack, pick the best on validation, test it once."""
+    from imgclass.linear.plots import plot_sweep
+    from imgclass.linear.sweep import sweep
+
+    ds, split, pre, xtr, xval, xte = prepare(dataset, val=val, seed=seed, normalize=normalize, dtype=dtype,
+                                             data_options=data_options)
+    if not len(split.y_val):
+        raise ImgclassError("a sweep selects on the validation split: use --val > 0")
+    ones = [np.ones((len(a), 1), a.dtype) for a in (xtr, xval, xte)]
+    xtr, xval, xte = (np.hstack([a, o]) for a, o in zip((xtr, xval, xte), ones))  # bias trick: (N, D) -> (N, D+1)
+    result = sweep(xtr, split.y_train, xval, split.y_val, configs, loss=loss, num_iters=num_iters,
+                   batch_size=batch_size, seed=seed, sampling=sampling, progress=progress)
+    run = new_run_dir(out_root, f"linear-sweep-{loss}-{ds.name.replace(':', '_').replace('/', '_')}")
+    best = result.best
+    est = estimator_from_weights(loss, result.best_W, result.history[:, result.best_index],
+                                 learning_rate=best["lr"], reg=best["reg"], num_iters=num_iters,
+                                 batch_size=batch_size, sampling=sampling, dtype=dtype, random_state=seed)
+    write_json(run / "config.json", {"command": "linear sweep", "dataset": ds.name, "loss": loss,
+                                     "configs": [list(c) for c in configs], "num_iters": num_iters,
+                                     "batch_size": batch_size, "sampling": sampling, "val": val, "seed": seed,
+                                     "normalize": normalize, "image_shape": list(ds.image_shape), "classes": ds.classes})
+    result.save(run)
+    est.save(run / "model.npz")
+    pre.save(run / "preprocessor.npz")
+    out = {
+        "dataset": ds.name, "loss": loss, "configs": len(configs),
+        "diverged": sum(bool(r.get("diverged")) for r in result.records),
+        "sweep_seconds": round(result.seconds, 2),
+        "best_lr": best["lr"], "best_reg": best["reg"],
+        "best_train_accuracy": round(float(best["train_acc"]), 4), "best_val_accuracy": round(float(best["val_acc"]), 4),
+    }
+    out["test_accuracy"] = round(float(np.mean(est.predict(xte[:, :-1]) == split.y_test)), 4)  # once, for the best
+    out["test_set_used"] = True
+    paths = {**plot_sweep(result, run / "plots"),
+             **save_linear_plots(est, ds.image_shape, ds.classes, run / "plots", f"best {loss} on {ds.name}")}
+    out.update({f"{k}_plot" if not k.endswith("_plot") else k: str(v) for k, v in paths.items()})
+    out["run_dir"] = str(run)
+    write_json(run / "results.json", out)
+    return out
