@@ -45,6 +45,8 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"reg must be >= 0, got {self.reg}")
         if self.num_iters < 1 or self.batch_size < 1:
             raise ValueError(f"num_iters and batch_size must be >= 1, got {self.num_iters}, {self.batch_size}")
+        if self.averaging is not None and not 0 <= self.averaging < 1:
+            raise ValueError(f"averaging must lie in [0, 1) or be None, got {self.averaging}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         if self.dtype not in ("float32", "float64"):
@@ -73,7 +75,8 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
             self.loss_history_ = sgd_fit(
                 W, Xf, y_idx, loss=self._loss, lr=self.learning_rate, reg=self.reg, num_iters=self.num_iters,
                 batch_size=self.batch_size, seed=int(rng.integers(2**31)), sampling=self.sampling, b=b,
-                loss_kwargs=self._loss_kwargs(), lr_decay=self.lr_decay, progress=self.verbose,
+                loss_kwargs=self._loss_kwargs(), lr_decay=self.lr_decay, averaging=self.averaging,
+                progress=self.verbose,
             )
         except ImgclassError as e:
             raise ValueError(str(e)) from e  # scikit-learn's convention for bad fits
@@ -145,6 +148,9 @@ class LinearSVM(_LinearClassifier):
         Minibatches drawn with replacement (the course assignments) or shuffled epochs.
     lr_decay : float
         Multiply the learning rate by this after each epoch's worth of iterations.
+    averaging : float in [0, 1) or None
+        Polyak-Ruppert averaging: the model is the mean of the SGD iterates
+        after this fraction of the iterations (None: the last iterate).
     bias : {"vector", "trick", "none"}
         An explicit intercept vector, a constant-1 feature, or no bias.
     average : {"sum", "classes"}
@@ -162,14 +168,15 @@ class LinearSVM(_LinearClassifier):
     _loss = "svm"
 
     def __init__(self, learning_rate=1e-3, reg=1e-5, num_iters=1500, batch_size=200, sampling="replacement",
-                 lr_decay=1.0, bias="vector", average="sum", reg_convention="full", init_std=1e-4,
-                 dtype="float64", random_state=None, verbose=False):
+                 lr_decay=1.0, averaging=None, bias="vector", average="sum", reg_convention="full",
+                 init_std=1e-4, dtype="float64", random_state=None, verbose=False):
         self.learning_rate = learning_rate
         self.reg = reg
         self.num_iters = num_iters
         self.batch_size = batch_size
         self.sampling = sampling
         self.lr_decay = lr_decay
+        self.averaging = averaging
         self.bias = bias
         self.average = average
         self.reg_convention = reg_convention
@@ -191,14 +198,15 @@ class SoftmaxClassifier(_LinearClassifier):
     _loss = "softmax"
 
     def __init__(self, learning_rate=1e-3, reg=1e-5, num_iters=1500, batch_size=200, sampling="replacement",
-                 lr_decay=1.0, bias="vector", reg_convention="full", init_std=1e-4, dtype="float64",
-                 random_state=None, verbose=False):
+                 lr_decay=1.0, averaging=None, bias="vector", reg_convention="full", init_std=1e-4,
+                 dtype="float64", random_state=None, verbose=False):
         self.learning_rate = learning_rate
         self.reg = reg
         self.num_iters = num_iters
         self.batch_size = batch_size
         self.sampling = sampling
         self.lr_decay = lr_decay
+        self.averaging = averaging
         self.bias = bias
         self.reg_convention = reg_convention
         self.init_std = init_std

@@ -44,7 +44,7 @@ def _batch_indices(n: int, batch_size: int, num_iters: int, seed: int, sampling:
 
 def sgd_fit(W, X, y, *, loss: str = "softmax", lr=1e-3, reg=1e-5, num_iters: int = 1000, batch_size: int = 200,
             seed: int = 0, sampling: str = "replacement", b=None, loss_kwargs: dict | None = None,
-            lr_decay: float = 1.0, progress: bool = False, desc: str = "SGD"):
+            lr_decay: float = 1.0, averaging: float | None = None, progress: bool = False, desc: str = "SGD"):
     """Train ``W`` (and ``b``) in place; return the loss history, (num_iters,) or (num_iters, K).
 
     Parameters
@@ -58,6 +58,11 @@ def sgd_fit(W, X, y, *, loss: str = "softmax", lr=1e-3, reg=1e-5, num_iters: int
     lr_decay : float
         The learning rate is multiplied by this after every epoch's worth of
         iterations (``ceil(N / batch_size)``), as in the course assignments.
+    averaging : float in [0, 1), optional
+        Polyak-Ruppert iterate averaging: after this fraction of the
+        iterations, keep the running mean of the iterates, and leave that mean
+        in ``W`` (and ``b``) at the end. Averaging cancels much of SGD's noise,
+        so a constant learning rate converges in fewer iterations.
 
     Raises
     ------
@@ -76,6 +81,11 @@ def sgd_fit(W, X, y, *, loss: str = "softmax", lr=1e-3, reg=1e-5, num_iters: int
     if not 0.0 < lr_decay <= 1.0:
         raise ImgclassError(f"lr_decay must lie in (0, 1], got {lr_decay}")
     per_epoch = -(-X.shape[0] // batch_size)
+    if averaging is not None and not 0.0 <= averaging < 1.0:
+        raise ImgclassError(f"averaging must lie in [0, 1) (the fraction of iterations before averaging starts), got {averaging}")
+    avg_from = None if averaging is None else int(averaging * num_iters)
+    avg_w = avg_b = None
+    n_avg = 0
     stacked = W.ndim == 3
     if stacked:  # per-classifier learning rates broadcast over (C, D) and (C,)
         lr_w = lr_arr.reshape(-1, 1, 1)
@@ -103,4 +113,16 @@ def sgd_fit(W, X, y, *, loss: str = "softmax", lr=1e-3, reg=1e-5, num_iters: int
         history.append(value.copy() if stacked else float(value))
         if lr_decay != 1.0 and (it + 1) % per_epoch == 0:
             lr_w, lr_b = lr_w * lr_decay, lr_b * lr_decay
+        if avg_from is not None and it >= avg_from:
+            n_avg += 1
+            if avg_w is None:
+                avg_w, avg_b = W * 1, (None if b is None else b * 1)
+            else:  # running mean of the iterates
+                avg_w += (W - avg_w) / n_avg
+                if b is not None:
+                    avg_b += (b - avg_b) / n_avg
+    if avg_w is not None:
+        W[...] = avg_w
+        if b is not None:
+            b[...] = avg_b
     return np.asarray(history)
