@@ -29,7 +29,7 @@ from imgclass.linear.run import prepare
 RECIPES = {
     "softmax": (SoftmaxClassifier, "pixel", dict(learning_rate=0.2, reg=1e-4, num_iters=3000, batch_size=200,
                                                  sampling="epochs", averaging=0.5)),
-    "svm": (LinearSVM, "pixel", dict(learning_rate=3e-2, reg=1e-4, num_iters=3000, batch_size=200,
+    "svm": (LinearSVM, "pixel", dict(learning_rate=2e-2, reg=3e-5, num_iters=6000, batch_size=100,
                                      sampling="epochs", averaging=0.5)),
 }
 
