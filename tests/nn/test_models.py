@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from imgclass.errors import ImgclassError
+from imgclass.nn.checks import model_gradient_errors
 from imgclass.nn.gradcheck import numerical_gradient, rel_error
 from imgclass.nn.layers import Dropout
 from imgclass.nn.models import CNN, MLP, LinearClassifier, TwoLayerNet
@@ -11,20 +12,7 @@ from imgclass.nn.models import CNN, MLP, LinearClassifier, TwoLayerNet
 
 def model_grad_errors(model, x, y, h=1e-6, order=2):
     """Largest relative error of every parameter's analytic gradient vs. centered differences."""
-    dropouts = [layer for layer in model.net.layers if isinstance(layer, Dropout)]
-
-    def loss():
-        for d in dropouts:  # the same dropout masks on every evaluation
-            d.rng = np.random.default_rng(42)
-        return model.loss(x, y)
-
-    loss()
-    analytic = {p.name: p.grad.copy() for p in model.parameters()}
-    errors = {}
-    for p in model.parameters():
-        num = numerical_gradient(lambda _: loss(), p.value, h, order)
-        errors[p.name] = rel_error(analytic[p.name], num)
-    return errors
+    return model_gradient_errors(model, x, y, h, order)
 
 
 @pytest.mark.parametrize("loss", ["softmax", "hinge"])

@@ -88,15 +88,13 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X) -> np.ndarray:
         """Class scores ``X @ coef_.T + intercept_``, shape (N, C) (or (N,) for 2 classes, as scikit-learn)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        scores = X @ self.coef_.T + self.intercept_  # (N, D) @ (D, C)
+        scores = self._scores(X)
         return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
 
     def _scores(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_.T + self.intercept_
+        return X @ self.coef_.T + self.intercept_  # (N, D) @ (D, C)
 
     def predict(self, X) -> np.ndarray:
         """The class (from ``classes_``) with the highest score, shape (N,)."""

@@ -29,14 +29,11 @@ from tqdm.auto import tqdm
 
 from imgclass.errors import ImgclassError
 from imgclass.fileio import atomic_write
+from imgclass.linear.losses import _is_torch
 from imgclass.linear.sgd import SAMPLING, _batch_indices, loss_function
 
 STACK_BYTES = 1 << 30  # default chunk: keep the training stack and its temporaries under ~1 GB
 EVAL_BYTES = 1 << 28  # scores (K, rows, C) per block when computing accuracies
-
-
-def _is_torch(a) -> bool:
-    return type(a).__module__.startswith("torch")
 
 
 # ---------------------------------------------------------------------------- configs
