@@ -285,6 +285,8 @@ BAD = {
     "X is 1-D": dict(X=np.zeros(D)),
     "y too short": dict(y=np.zeros(N - 1, dtype=int)),
     "y is 2-D": dict(y=np.zeros((N, 1), dtype=int)),
+    "label C is out of range": dict(y=np.array([0, 1, 2, C])),
+    "negative label": dict(y=np.array([0, -1, 2, 1])),
     "b has C+1 entries": dict(b=np.zeros(C + 1)),
     "b stacked for a single W": dict(b=np.zeros((2, C))),
     "negative reg": dict(reg=-0.1),

@@ -67,3 +67,10 @@ def test_linear_sweep_cli_grid_and_random(tmp_path, capsys):
 def test_linear_sweep_needs_validation(tmp_path, capsys):
     assert main(["linear", "sweep", "digits", "--val", "0", "--out", str(tmp_path)]) == 1
     assert "validation split" in capsys.readouterr().err
+
+
+def test_dataset_by_flag_or_positional(tmp_path, capsys):
+    assert main(["linear", "train", "--dataset", "digits", "--iters", "20", "--out", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dataset"] == "digits"
+    assert main(["linear", "train", "digits", "--dataset", "fashion-mnist", "--out", str(tmp_path)]) == 1
+    assert "two datasets" in capsys.readouterr().err

@@ -63,6 +63,9 @@ def _check(W, X, y, b, reg, average: str, reg_convention: str) -> None:
                             f"X {tuple(X.shape)}")
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ImgclassError(f"y must be (N,) = ({X.shape[0]},), got {tuple(y.shape)}")
+    if y.shape[0] and (int(y.min()) < 0 or int(y.max()) >= W.shape[-2]):  # one O(N) pass, next to O(NCD) work
+        raise ImgclassError(f"labels must be in 0..{W.shape[-2] - 1} for {W.shape[-2]} classes, "
+                            f"got {int(y.min())}..{int(y.max())}")
     if b is not None and tuple(b.shape) != tuple(W.shape[:-1]):
         raise ImgclassError(f"b must be {tuple(W.shape[:-1])} (one bias per class), got {tuple(b.shape)}")
     if average not in ("sum", "classes"):
