@@ -21,10 +21,19 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Show defaults in --help and keep the description's line breaks."""
 
 
-def _emit(args: argparse.Namespace, text: str, result: dict) -> None:
+def emit(args: argparse.Namespace, text: str, result: dict) -> None:
+    """Print ``text``; with ``--json`` also print ``result`` as one JSON line (always the last line)."""
     print(text)
     if args.json:
         print(json.dumps(result, sort_keys=False))
+
+
+_emit = emit
+
+#: Packages that add their own subcommands: each has a ``cli`` module with
+#: ``add_commands(sub, command)``, where ``command(parent, name, func, help_text)``
+#: makes a subparser with ``--json``. Their modules must import quickly (no torch at top level).
+PLUGIN_MODULES: tuple[str, ...] = ()
 
 
 def _size(value: str) -> tuple[int, int]:
@@ -38,11 +47,21 @@ def _size(value: str) -> tuple[int, int]:
     return (parts[0], parts[-1])
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
-    """Flags that choose and read a dataset (shared by every data-consuming command)."""
+def add_data_args(p: argparse.ArgumentParser, *, flag_default: str | None = None) -> None:
+    """Flags that choose and read a dataset (shared by every data-consuming command).
+
+    The dataset is a positional NAME; with ``flag_default`` it is ``--dataset NAME``
+    (default ``flag_default``), and a positional NAME is still accepted.
+    """
     from imgclass.data.registry import DATASET_HELP
 
-    p.add_argument("dataset", metavar="NAME", help=f"dataset: {DATASET_HELP}")
+    if flag_default is None:
+        p.add_argument("dataset", metavar="NAME", help=f"dataset: {DATASET_HELP}")
+    else:
+        p.add_argument("--dataset", metavar="NAME", default=flag_default, help=f"dataset: {DATASET_HELP}")
+        p.add_argument("dataset_positional", nargs="?", metavar="NAME", default=None,
+                       help="the dataset as a positional argument (same as --dataset)")
+        p.set_defaults(_dataset_flag=True, _dataset_default=flag_default)
     g = p.add_argument_group("dataset options")
     g.add_argument("--data-dir", metavar="DIR", default=None,
                    help="look here first for mnist/fashion-mnist/cifar10 files (then $IMGCLASS_DATA, "
@@ -62,12 +81,22 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    help="idx: text file with one class name per line [default: DIR/classes.txt, else numbers]")
 
 
+def dataset_name(args: argparse.Namespace) -> str:
+    """The dataset chosen by a positional NAME or by ``--dataset``."""
+    positional = getattr(args, "dataset_positional", None)
+    if positional and getattr(args, "_dataset_flag", False):
+        if args.dataset not in (positional, args._dataset_default):
+            raise ImgclassError(f"two datasets given: {positional!r} and --dataset {args.dataset!r}")
+        return positional
+    return args.dataset
+
+
 def load_from_args(args: argparse.Namespace):
     """Call :func:`imgclass.data.load` with the dataset flags that were given."""
     from imgclass.data import load
 
     return load(
-        args.dataset, data_dir=args.data_dir, download=args.download, seed=args.data_seed,
+        dataset_name(args), data_dir=args.data_dir, download=args.download, seed=args.data_seed,
         test_fraction=args.test_fraction, image_size=args.image_size, channels=args.channels,
         class_names=args.class_names,
     )
@@ -162,7 +191,7 @@ def add_linear_args(p: argparse.ArgumentParser) -> None:
 def cmd_linear_train(args: argparse.Namespace) -> int:
     from imgclass.linear.run import train_linear
 
-    r = train_linear(args.dataset, args.loss, learning_rate=args.lr, reg=args.reg, num_iters=args.iters,
+    r = train_linear(dataset_name(args), args.loss, learning_rate=args.lr, reg=args.reg, num_iters=args.iters,
                      batch_size=args.batch_size, sampling=args.sampling, bias=args.bias, val=args.val,
                      seed=args.seed, normalize=args.normalize, dtype=args.dtype, out_root=args.out,
                      data_options=_data_options(args))
@@ -194,7 +223,7 @@ def cmd_linear_sweep(args: argparse.Namespace) -> int:
         lrs = args.lrs or list(np.geomspace(*args.lr_range, args.grid_size[0]))
         regs = args.regs or list(np.geomspace(*args.reg_range, args.grid_size[1]))
         configs = grid(lrs, regs)
-    r = sweep_linear(args.dataset, args.loss, configs=configs, num_iters=args.iters, batch_size=args.batch_size,
+    r = sweep_linear(dataset_name(args), args.loss, configs=configs, num_iters=args.iters, batch_size=args.batch_size,
                      sampling=args.sampling, val=args.val, seed=args.seed, normalize=args.normalize, dtype=args.dtype,
                      out_root=args.out, data_options=_data_options(args))
     text = (f"{r['configs']} {r['loss']} configs on {r['dataset']} in {r['sweep_seconds']:.1f} s "
@@ -255,7 +284,7 @@ def get_parser() -> argparse.ArgumentParser:
     linear_sub = linear.add_subparsers(dest="linear_command", metavar="SUBCOMMAND", required=True)
     p = command(linear_sub, "train", cmd_linear_train,
                 "train one linear classifier, evaluate on the test split once, write a run directory with plots")
-    add_data_args(p)
+    add_data_args(p, flag_default="digits")
     add_linear_args(p)
     p.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate")
     p.add_argument("--reg", type=float, default=1e-5, help="L2 regularization strength (reg * ||W||^2)")
@@ -265,7 +294,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = command(linear_sub, "sweep", cmd_linear_sweep,
                 "train a grid or random sample of (learning rate, regularization) pairs as one batched computation, "
                 "pick the best on validation accuracy, test it once, plot the sweep")
-    add_data_args(p)
+    add_data_args(p, flag_default="digits")
     add_linear_args(p)
     p.set_defaults(iters=300)
     p.add_argument("--search", choices=("grid", "random"), default="grid",
@@ -287,6 +316,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("extended", "float64"), default=None,
                    help="numeric oracle: 'extended' = 80-bit long double with a 4th-order stencil (good to ~1e-13; "
                         "default where available), 'float64' = the classic float64 2nd-order check")
+
+    import importlib
+
+    for name in PLUGIN_MODULES:
+        importlib.import_module(name).add_commands(sub, command)
     return parser
 
 
