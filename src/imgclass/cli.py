@@ -18,7 +18,16 @@ from imgclass.errors import ImgclassError
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults in --help and keep the description's line breaks."""
+    """Show defaults in --help and keep the description's line breaks.
+
+    A default of None (the value comes from elsewhere, and the help text says
+    where, in [brackets]) and the defaults of on/off switches are not shown.
+    """
+
+    def _get_help_string(self, action):
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def emit(args: argparse.Namespace, text: str, result: dict) -> None:
@@ -33,7 +42,7 @@ _emit = emit
 #: Packages that add their own subcommands: each has a ``cli`` module with
 #: ``add_commands(sub, command)``, where ``command(parent, name, func, help_text)``
 #: makes a subparser with ``--json``. Their modules must import quickly (no torch at top level).
-PLUGIN_MODULES: tuple[str, ...] = ()
+PLUGIN_MODULES: tuple[str, ...] = ("imgclass.train.cli", "imgclass.filters.cli", "imgclass.pretrained.cli", "imgclass.autograd.cli")
 
 
 def _size(value: str) -> tuple[int, int]:
