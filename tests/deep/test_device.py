@@ -1,0 +1,89 @@
+"""Device choice, memory format and mixed precision (CPU here; CUDA paths where present)."""
+
+import contextlib
+
+import pytest
+import torch
+
+from imgclass.deep import (
+    amp_dtype, autocast, build_torch, grad_scaler, is_channels_last, prepare_model, resolve_device, to_device,
+)
+from imgclass.deep import device as D
+from imgclass.errors import ImgclassError
+from imgclass.modelspec import PRESETS
+
+CUDA = torch.cuda.is_available()
+
+
+def test_auto_picks_cuda_when_present_else_cpu():
+    assert resolve_device("auto").type == ("cuda" if CUDA else "cpu")
+    assert resolve_device("CPU") == torch.device("cpu")
+
+
+@pytest.mark.skipif(CUDA, reason="CUDA is available here")
+def test_cuda_without_cuda_is_a_clear_error():
+    with pytest.raises(ImgclassError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ImgclassError, match="CUDA is not available"):
+        resolve_device("cuda:0")
+
+
+def test_unknown_device_is_an_error():
+    with pytest.raises(ImgclassError, match="unknown device"):
+        resolve_device("tpu")
+
+
+def test_channels_last_forced_on_and_off_on_the_cpu():
+    model = build_torch(PRESETS["cnn-small"], (1, 28, 28), 10)
+    assert is_channels_last(prepare_model(model, "cpu", channels_last=True))
+    assert not is_channels_last(prepare_model(model, "cpu", channels_last=False))
+    x = to_device(torch.randn(2, 1, 28, 28), torch.device("cpu"), channels_last=True)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    mlp = build_torch(PRESETS["twolayer"], (784,), 10)
+    assert not is_channels_last(prepare_model(mlp, "cpu", channels_last=True))  # no convs: nothing to change
+
+
+def test_cpu_measurement_is_cached_and_leaves_the_model_untouched(monkeypatch):
+    model = build_torch(PRESETS["cnn-small"], (1, 12, 12), 10)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.random.get_rng_state()
+    calls = []
+    real = D._time
+    monkeypatch.setattr(D, "_time", lambda *a: calls.append(1) or real(*a))
+    first = prepare_model(model, "cpu", in_shape=(1, 12, 12))
+    second = prepare_model(build_torch(PRESETS["cnn-small"], (1, 12, 12), 10, seed=5), "cpu", in_shape=(1, 12, 12))
+    assert len(calls) == 2  # one timing per format, once per (structure, input shape, threads)
+    assert is_channels_last(first) == is_channels_last(second)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert torch.equal(rng, torch.random.get_rng_state())
+    assert not is_channels_last(prepare_model(build_torch(PRESETS["cnn-small"], (1, 12, 12), 10), "cpu"))
+
+
+@pytest.mark.skipif(CUDA, reason="CPU behaviour")
+def test_mixed_precision_is_off_on_the_cpu():
+    cpu = torch.device("cpu")
+    assert amp_dtype(cpu) is None
+    assert isinstance(autocast(cpu), contextlib.nullcontext)
+    scaler = grad_scaler(cpu)
+    assert not scaler.is_enabled()
+    loss = torch.tensor(2.0, requires_grad=True)
+    assert scaler.scale(loss) is loss  # a disabled scaler passes through
+    with pytest.raises(ImgclassError, match="needs a CUDA device"):
+        amp_dtype(cpu, "bf16")
+    with pytest.raises(ImgclassError, match="precision must be"):
+        amp_dtype(cpu, "int8")
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_cuda_mixed_precision_and_channels_last():
+    device = resolve_device("auto")
+    model = prepare_model(build_torch(PRESETS["cnn-small"], (1, 28, 28), 10), device)
+    assert is_channels_last(model)
+    dtype = amp_dtype(device)
+    assert dtype in (torch.bfloat16, torch.float16)
+    scaler = grad_scaler(device)
+    assert scaler.is_enabled() == (dtype == torch.float16)
+    with autocast(device):
+        out = model(to_device(torch.randn(4, 1, 28, 28), device, channels_last=True))
+    assert out.dtype == dtype
+    scaler.scale(out.float().mean()).backward()
