@@ -1,0 +1,13 @@
+"""Prediction on arbitrary images: a pretrained ImageNet classifier and runs trained by imgclass.
+
+>>> from imgclass.pretrained.predict import ImageNetPredictor, predict_images
+>>> r = predict_images(["photo.jpg", "photos/"], ImageNetPredictor(device="auto"), top=5)
+>>> r["results"][0]["predictions"][0]["class"]              # e.g. 'Egyptian cat'
+>>> from imgclass.pretrained.runs import load_run_predictor
+>>> r = predict_images(["digit.png"], load_run_predictor("runs/...-linear-softmax-digits"))
+
+Modules: :mod:`.efficientnet` (EfficientNet-Lite0, its weights and the 1000
+class names), :mod:`.predict` (decoding, preprocessing, batching, top-k,
+annotated PNGs), :mod:`.runs` (run directories), :mod:`.cli` (``imgclass
+predict``). Nothing here imports PyTorch until a model is loaded.
+"""
