@@ -27,11 +27,19 @@ def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def test_demo_reaches_90_percent():
-    proc = run("demo", "--json")
+def test_demo_trains_tests_once_and_writes_a_run_directory_with_plots(tmp_path):
+    proc = run("demo", "--json", "--out", str(tmp_path))
     r = last_json(proc.stdout)
     assert r["test_accuracy"] >= 0.90 and r["dataset"] == "digits"
     assert "test accuracy" in proc.stdout
+    run_dir = tmp_path / os.path.basename(r["run_dir"])
+    for name in ("config.json", "metrics.csv", "checkpoint.pt", "model.pt", "results.json", "test_log.json"):
+        assert (run_dir / name).is_file(), name
+    assert len(json.loads((run_dir / "test_log.json").read_text())) == 1
+    pngs = {p.name for p in (run_dir / "plots").glob("*.png")}
+    assert {"curves.png", "confusion.png", "per_class.png", "mistakes.png", "digits_samples.png"} <= pngs
+    for png in (run_dir / "plots").glob("*.png"):
+        Image.open(png).verify()
 
 
 def test_console_script_installed():
@@ -87,7 +95,7 @@ def test_data_list(capsys):
     (["data", "info", "nope"], "unknown dataset 'nope'"),
     (["data", "info", "mnist", "--data-dir", "/nonexistent/dir"], "does not exist"),
     (["data", "info", "digits", "--image-size", "9"], "does not take image_size (--image-size)"),
-    (["demo", "--lr", "-1"], "lr > 0"),
+    (["demo", "--lr", "-1"], "lr must be a finite number > 0"),
 ])
 def test_errors_are_one_line_without_traceback(args, message):
     proc = run(*args, check=False)

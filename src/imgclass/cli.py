@@ -42,7 +42,7 @@ _emit = emit
 #: Packages that add their own subcommands: each has a ``cli`` module with
 #: ``add_commands(sub, command)``, where ``command(parent, name, func, help_text)``
 #: makes a subparser with ``--json``. Their modules must import quickly (no torch at top level).
-PLUGIN_MODULES: tuple[str, ...] = ("imgclass.train.cli", "imgclass.filters.cli", "imgclass.pretrained.cli", "imgclass.autograd.cli")
+PLUGIN_MODULES: tuple[str, ...] = ("imgclass.train.cli", "imgclass.evaluate.cli", "imgclass.filters.cli", "imgclass.pretrained.cli", "imgclass.autograd.cli")
 
 
 def _size(value: str) -> tuple[int, int]:
@@ -143,12 +143,15 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from imgclass.demo import run_demo
 
-    r = run_demo(seed=args.seed, epochs=args.epochs, lr=args.lr, reg=args.reg, batch_size=args.batch_size)
+    r = run_demo(seed=args.seed, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, engine=args.engine,
+                 out_root=args.out, progress=args.progress)
     text = (
-        f"softmax regression on digits ({r['train_size']} train / {r['val_size']} val / {r['test_size']} test), "
-        f"{r['epochs']} epochs in {r['seconds']:.1f} s\n"
-        f"train accuracy {r['train_accuracy']:.4f}   val accuracy {r['val_accuracy']:.4f}\n"
-        f"test accuracy  {r['test_accuracy']:.4f}"
+        f"{r['engine']} CNN on digits ({r['train_size']} train / {r['val_size']} val / {r['test_size']} test, "
+        f"{r['parameters']:,} parameters): {r['epochs_done']:g} epochs in {r['train_seconds']:.1f} s\n"
+        f"best val accuracy {r['best_val_accuracy']:.4f}\n"
+        f"test accuracy {r['test_accuracy']:.4f}   (test split used once; best class {r['best_class']}, "
+        f"worst {r['worst_class']})\n"
+        f"run directory {r['run_dir']}  (plots in plots/; 'imgclass evaluate {r['run_dir']}' for the full table)"
     )
     _emit(args, text, r)
     return 0
@@ -282,12 +285,16 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for picking the samples")
 
     p = command(sub, "demo", cmd_demo,
-                "train softmax regression on the bundled digits and print its test accuracy")
+                "the whole pipeline on the bundled digits: train a small CNN, test once, write a run directory "
+                "with plots")
     p.add_argument("--seed", type=int, default=0, help="seed of the splits, initialization and batch order")
-    p.add_argument("--epochs", type=int, default=30, help="passes over the training set")
-    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
-    p.add_argument("--reg", type=float, default=1e-4, help="L2 regularization strength")
+    p.add_argument("--epochs", type=int, default=15, help="passes over the training set")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (Adam, one-cycle schedule)")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
+    p.add_argument("--engine", choices=("torch", "numpy"), default="torch",
+                   help="PyTorch, or the from-scratch NumPy engine (same model, slower)")
+    p.add_argument("--out", default="runs", metavar="DIR", help="parent directory of the run directory")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     linear = sub.add_parser("linear", help="linear classifiers (SVM, softmax): train one or sweep hyperparameters",
                             description="Linear classifiers: multiclass SVM and softmax trained by minibatch SGD.")
     linear_sub = linear.add_subparsers(dest="linear_command", metavar="SUBCOMMAND", required=True)

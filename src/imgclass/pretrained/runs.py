@@ -90,10 +90,39 @@ def _load_linear(run_dir: Path, config: dict, device: str) -> LinearRunPredictor
     return LinearRunPredictor(est, pre, [str(c) for c in classes], name=name)
 
 
+class TrainedRunPredictor:
+    """A model trained by ``imgclass train`` (either engine), with its preprocessing and class names."""
+
+    crop_fraction = None
+    resample = "bilinear"
+    calibrated = True  # softmax of the logits; for a hinge-trained model a ranking, not a calibrated probability
+
+    def __init__(self, trained, name: str):
+        self.trained = trained
+        self.class_names = list(trained.classes)
+        self.input_shape = tuple(trained.image_shape)
+        self.name = name
+        self.calibrated = trained.cfg.loss == "softmax"
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.trained.predict_proba(x)
+
+
+def _load_trained(run_dir: Path, config: dict, device: str) -> TrainedRunPredictor:
+    """``imgclass train`` (numpy or torch engine): config.json + data.json + model.npz/model.pt."""
+    from imgclass.train.run import load_trained
+
+    trained = load_trained(run_dir, device=device)
+    return TrainedRunPredictor(trained, f"{trained.cfg.engine} {config.get('model')} on {config.get('dataset')} "
+                                        f"({run_dir.name})")
+
+
 #: config.json "command" -> loader(run_dir, config, device) returning a predictor.
+#: ``imgclass train`` writes its TrainConfig, recognised by its "engine" key (command "train").
 RUN_LOADERS: dict[str, Callable] = {
     "linear train": _load_linear,
     "linear sweep": _load_linear,
+    "train": _load_trained,
 }
 
 
@@ -125,7 +154,7 @@ def load_run_predictor(run_dir: str | os.PathLike, device: str = "auto"):
     """
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    command = config.get("command")
+    command = config.get("command", "train" if "engine" in config else None)
     loader = RUN_LOADERS.get(command) if isinstance(command, str) else None
     if loader is None:
         known = ", ".join(f"'imgclass {c}'" for c in RUN_LOADERS)

@@ -98,10 +98,13 @@ class NumpyEngine:
     def scores(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         return self.model.predict_scores(x.astype(self.dtype, copy=False), batch_size)
 
+    def loss_of(self, scores: np.ndarray, y: np.ndarray) -> float:
+        """The data loss (no regularization) of given scores."""
+        return float(self.model.data_loss(scores, y)[0])
+
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         s = self.scores(x)
-        loss, _ = self.model.data_loss(s, y)
-        return float(loss), float(np.mean(np.argmax(s, axis=1) == y))
+        return self.loss_of(s, y), float(np.mean(np.argmax(s, axis=1) == y))
 
     def model_state(self) -> dict:
         return {k: v.copy() for k, v in self.model.state_dict().items()}
@@ -243,13 +246,16 @@ class TorchEngine:
                 out.append(logits.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    def loss_of(self, scores: np.ndarray, y: np.ndarray) -> float:
+        """The training loss (label smoothing included) of given scores, without weight decay."""
         import torch
 
-        s = self.scores(x)
         with torch.no_grad():
-            loss = self.loss_fn(torch.from_numpy(s), torch.from_numpy(np.asarray(y, dtype=np.int64)))
-        return float(loss), float(np.mean(np.argmax(s, axis=1) == y))
+            return float(self.loss_fn(torch.from_numpy(scores), torch.from_numpy(np.asarray(y, dtype=np.int64))))
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        s = self.scores(x)
+        return self.loss_of(s, y), float(np.mean(np.argmax(s, axis=1) == y))
 
     def model_state(self) -> dict:
         return {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}

@@ -3,6 +3,7 @@
 Run directory (``runs/<YYYYmmdd-HHMMSS>-<name>/``)::
 
     config.json        the TrainConfig (enough to rebuild everything)
+    data.json          class names, image shape (C, H, W), split sizes
     preprocessor.npz   normalization fitted on the training split
     metrics.csv        one row per evaluation point (rewritten atomically)
     checkpoint.pt      trainer + engine + RNG state at the last evaluation point (atomic)
@@ -33,7 +34,7 @@ from imgclass.train.checkpoint import load_checkpoint, set_rng_state
 from imgclass.train.config import TrainConfig
 from imgclass.train.trainer import Trainer
 
-CONFIG, CHECKPOINT, METRICS, RESULTS = "config.json", "checkpoint.pt", "metrics.csv", "results.json"
+CONFIG, CHECKPOINT, METRICS, RESULTS, DATA = "config.json", "checkpoint.pt", "metrics.csv", "results.json", "data.json"
 
 
 def write_json(path: Path, obj: dict) -> Path:
@@ -116,7 +117,7 @@ def new_run_dir(root: str | Path, name: str) -> Path:
 
 
 def default_name(cfg: TrainConfig) -> str:
-    kind = cfg.model if isinstance(cfg.model, str) else cfg.model.get("kind", "model")
+    kind = model_spec(cfg.model).kind
     return cfg.name or f"{cfg.engine}-{kind}-{cfg.dataset.replace(':', '_').replace('/', '_')}-s{cfg.seed}"
 
 
@@ -159,6 +160,8 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
     if resume is None:
         write_json(run / CONFIG, cfg.to_dict())
         p.pre.save(run / "preprocessor.npz")
+        write_json(run / DATA, {"dataset": cfg.dataset, "classes": p.split.classes,
+                                "image_shape": list(p.split.x_train.shape[1:]), "sizes": p.split.sizes()})
     early = EarlyStopping(cfg.patience)
     callbacks = [early, MetricsCSV(run / METRICS), Checkpoint(run / CHECKPOINT), ProgressBar(progress),
                  *(callbacks or [])]
@@ -172,9 +175,12 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
     except KeyboardInterrupt:
         raise ImgclassError(f"interrupted at step {trainer.step}; continue with: imgclass train --resume {run}") from None
     model_file = save_model(p.engine, run)
-    test_loss, test_acc = p.engine.evaluate(p.x_test, p.split.y_test)
+    from imgclass.evaluate.run import record_test_evaluation
     from imgclass.train.plots import save_curves
 
+    test = record_test_evaluation(run, p.engine, p.x_test, p.split.y_test, p.split.x_test, p.split.classes,
+                                  by="train")
+    test_loss, test_acc = test["loss"], test["accuracy"]
     curves = save_curves(history, run / "plots" / "curves.png", title=default_name(cfg))
     last = history[-1]
     result = {
@@ -188,8 +194,8 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
         "final_train_loss": round(last["train_loss"], 4), "final_train_accuracy": round(last["train_acc"], 4),
         "test_loss": round(test_loss, 4), "test_accuracy": round(test_acc, 4),
         "train_seconds": round(trainer.seconds, 2), "total_seconds": round(time.perf_counter() - t_start, 2),
-        "device": str(getattr(p.engine, "device", "cpu")), "model_file": str(model_file), "plots": [str(curves)],
-        "test_evaluations": [{"by": "train", "time": time.strftime("%Y-%m-%dT%H:%M:%S")}],
+        "device": str(getattr(p.engine, "device", "cpu")), "model_file": str(model_file),
+        "plots": [str(curves), *test["plots"]], "best_class": test["best_class"], "worst_class": test["worst_class"],
     }
     write_json(run / RESULTS, result)
     return result
@@ -225,3 +231,58 @@ def train_seeds(cfg: TrainConfig, seeds: int, *, out_root: str | Path = "runs", 
                "config": cfg.to_dict()}
     write_json(parent / "seeds.json", summary)
     return summary
+
+
+@dataclass
+class TrainedModel:
+    """A finished run's model, ready to score images: engine (in eval use), preprocessing, class names."""
+
+    cfg: TrainConfig
+    engine: object
+    pre: Preprocessor
+    classes: list[str]
+    image_shape: tuple[int, int, int]
+
+    def scores(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Class scores (N, K) for uint8 images (N, C, H, W) of the run's image shape."""
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ImgclassError(f"this run takes images of shape {self.image_shape}, got {tuple(images.shape[1:])}")
+        return self.engine.scores(self.pre.transform(images), batch_size)
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        s = self.scores(images).astype(np.float64)
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def load_trained(run_dir: str | Path, device: str | None = None) -> TrainedModel:
+    """Rebuild a finished run's model from ``config.json``, ``data.json`` and its weights (no dataset needed).
+
+    ``device`` overrides the run's (torch engine); by default a CUDA run falls back to the CPU when no GPU is here.
+    """
+    run = Path(run_dir)
+    cfg = read_config(run)
+    if device is not None and cfg.engine == "torch":
+        cfg = cfg.replace(device=device)
+    try:
+        meta = json.loads((run / DATA).read_text())
+    except FileNotFoundError:
+        raise ImgclassError(f"{run}: no {DATA}; was this run written by 'imgclass train'?") from None
+    shape = tuple(meta["image_shape"])
+    engine = build_engine(cfg.replace(device="cpu") if cfg.device == "cuda" and not _cuda() else cfg,
+                          model_spec(cfg.model), shape, len(meta["classes"]), 1)
+    if cfg.engine == "numpy":
+        if not (run / "model.npz").is_file():
+            raise ImgclassError(f"{run}: no model.npz; the run has not finished (resume it with --resume)")
+        engine.model.load(run / "model.npz")
+    else:
+        if not (run / "model.pt").is_file():
+            raise ImgclassError(f"{run}: no model.pt; the run has not finished (resume it with --resume)")
+        engine.load_model_state(load_checkpoint(run / "model.pt"))
+    return TrainedModel(cfg, engine, Preprocessor.load(run / "preprocessor.npz"), list(meta["classes"]), shape)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,1 @@
+"""Evaluation of finished runs: metrics (scikit-learn), plots (matplotlib), the HTML report."""
