@@ -121,3 +121,9 @@ def test_hinge_loss_trains_both_engines(tmp_path):
 def test_trainer_needs_no_validation_set(tmp_path):
     r = train(TrainConfig(engine="numpy", val=0, **FAST), run_dir=tmp_path / "r", progress=False)
     assert r["best_val_accuracy"] is None and r["test_accuracy"] > 0.85
+
+
+def test_without_test_the_test_split_is_untouched(tmp_path):
+    r = train(TrainConfig(engine="numpy", **FAST), run_dir=tmp_path / "r", progress=False, test=False)
+    assert r["test_accuracy"] is None and r["best_val_accuracy"] > 0.85
+    assert not (tmp_path / "r" / "test_log.json").exists() and not (tmp_path / "r" / "test_scores.npz").exists()

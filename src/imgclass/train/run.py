@@ -122,7 +122,8 @@ def default_name(cfg: TrainConfig) -> str:
 
 
 def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resume: str | Path | None = None,
-          progress: bool = True, run_dir: str | Path | None = None, callbacks: list | None = None) -> dict:
+          progress: bool = True, run_dir: str | Path | None = None, callbacks: list | None = None,
+          test: bool = True) -> dict:
     """Train (or resume) one run; evaluate on the test split once at the end; return its figures.
 
     Parameters
@@ -137,6 +138,9 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
         Use this (new or empty) directory instead of a fresh timestamped one.
     callbacks : list of Callback, optional
         Called after the built-in ones (early stopping, metrics.csv, checkpoint, progress bar).
+    test : bool
+        Evaluate on the test split at the end (once). False for model selection (sweep trials): the
+        result then has ``test_accuracy`` None and the test split stays untouched.
     """
     import torch
 
@@ -178,9 +182,11 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
     from imgclass.evaluate.run import record_test_evaluation
     from imgclass.train.plots import save_curves
 
-    test = record_test_evaluation(run, p.engine, p.x_test, p.split.y_test, p.split.x_test, p.split.classes,
-                                  by="train")
-    test_loss, test_acc = test["loss"], test["accuracy"]
+    if test:
+        tested = record_test_evaluation(run, p.engine, p.x_test, p.split.y_test, p.split.x_test, p.split.classes,
+                                        by="train")
+    else:
+        tested = {"loss": None, "accuracy": None, "plots": [], "best_class": None, "worst_class": None}
     curves = save_curves(history, run / "plots" / "curves.png", title=default_name(cfg))
     last = history[-1]
     result = {
@@ -192,10 +198,12 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
         "best_step": early.best_step or last["step"],
         "best_val_accuracy": None if early.best_state is None else round(early.best_acc, 4),
         "final_train_loss": round(last["train_loss"], 4), "final_train_accuracy": round(last["train_acc"], 4),
-        "test_loss": round(test_loss, 4), "test_accuracy": round(test_acc, 4),
+        "test_loss": None if tested["loss"] is None else round(tested["loss"], 4),
+        "test_accuracy": None if tested["accuracy"] is None else round(tested["accuracy"], 4),
         "train_seconds": round(trainer.seconds, 2), "total_seconds": round(time.perf_counter() - t_start, 2),
         "device": str(getattr(p.engine, "device", "cpu")), "model_file": str(model_file),
-        "plots": [str(curves), *test["plots"]], "best_class": test["best_class"], "worst_class": test["worst_class"],
+        "plots": [str(curves), *tested["plots"]], "best_class": tested["best_class"],
+        "worst_class": tested["worst_class"],
     }
     write_json(run / RESULTS, result)
     return result
