@@ -42,7 +42,7 @@ _emit = emit
 #: Packages that add their own subcommands: each has a ``cli`` module with
 #: ``add_commands(sub, command)``, where ``command(parent, name, func, help_text)``
 #: makes a subparser with ``--json``. Their modules must import quickly (no torch at top level).
-PLUGIN_MODULES: tuple[str, ...] = ("imgclass.train.cli", "imgclass.evaluate.cli", "imgclass.filters.cli", "imgclass.pretrained.cli", "imgclass.autograd.cli")
+PLUGIN_MODULES: tuple[str, ...] = ("imgclass.train.cli", "imgclass.evaluate.cli", "imgclass.filters.cli", "imgclass.pretrained.cli", "imgclass.autograd.cli", "imgclass.sweep.cli")
 
 
 def _size(value: str) -> tuple[int, int]:
