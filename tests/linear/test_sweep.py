@@ -116,12 +116,13 @@ def test_diverging_config_is_recorded_and_excluded(digits):
     assert np.isnan(bad["val_acc"]) and np.isnan(bad["train_acc"]) and np.isnan(bad["final_loss"])
     assert np.all(np.isnan(r.history[bad["diverged_at"]:, 1]))
     assert r.best_index != 1
-    ref = run(digits, good)  # the others train exactly as without the diverging one
+    ref = run(digits, good)  # the others train as without the diverging one
+    # (to rounding: a stack of 3 and a stack of 2 are GEMMs of different shapes, which BLAS may block differently)
     for i, j in ((0, 0), (2, 1)):
         assert not r.records[i]["diverged"] and r.records[i]["diverged_at"] is None
-        np.testing.assert_array_equal(r.history[:, i], ref.history[:, j])
+        np.testing.assert_allclose(r.history[:, i], ref.history[:, j], rtol=1e-12)
         assert r.records[i]["val_acc"] == ref.records[j]["val_acc"]
-    np.testing.assert_array_equal(r.best_W, ref.best_W)
+    np.testing.assert_allclose(r.best_W, ref.best_W, rtol=1e-9, atol=1e-15)
 
 
 def test_all_configs_diverging_is_a_clear_error(digits):

@@ -127,3 +127,12 @@ def test_without_test_the_test_split_is_untouched(tmp_path):
     r = train(TrainConfig(engine="numpy", **FAST), run_dir=tmp_path / "r", progress=False, test=False)
     assert r["test_accuracy"] is None and r["best_val_accuracy"] > 0.85
     assert not (tmp_path / "r" / "test_log.json").exists() and not (tmp_path / "r" / "test_scores.npz").exists()
+
+
+def test_a_run_with_its_own_thread_count_restores_the_callers(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    train(TrainConfig(engine="torch", threads=1, **{**FAST, "epochs": 1}), run_dir=tmp_path / "r",
+          progress=False, test=False)
+    assert torch.get_num_threads() == before

@@ -18,6 +18,7 @@ as one that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -51,6 +52,20 @@ def read_config(run_dir: str | Path) -> TrainConfig:
         raise ImgclassError(f"{run_dir}: not a run directory (no {CONFIG})") from None
     except json.JSONDecodeError as e:
         raise ImgclassError(f"{path}: not valid JSON ({e})") from None
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run with ``n`` torch CPU threads (0: leave as is), then restore the previous number."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> None:
@@ -156,57 +171,56 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
         run = Path(run_dir) if run_dir is not None else new_run_dir(out_root, default_name(cfg))
         run.mkdir(parents=True, exist_ok=True)
         state = None
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    t_start = time.perf_counter()
-    p = prepare(cfg)
-    if resume is None:
-        write_json(run / CONFIG, cfg.to_dict())
-        p.pre.save(run / "preprocessor.npz")
-        write_json(run / DATA, {"dataset": cfg.dataset, "classes": p.split.classes,
-                                "image_shape": list(p.split.x_train.shape[1:]), "sizes": p.split.sizes()})
-    early = EarlyStopping(cfg.patience)
-    callbacks = [early, MetricsCSV(run / METRICS), Checkpoint(run / CHECKPOINT), ProgressBar(progress),
-                 *(callbacks or [])]
-    trainer = Trainer(p.engine, p.x_train, p.split.y_train, p.x_val, p.split.y_val, epochs=cfg.epochs,
-                      batch_size=cfg.batch_size, seed=cfg.seed, eval_points=cfg.eval_points, callbacks=callbacks)
-    if state is not None:
-        trainer.load_state_dict(state["trainer"])
-        set_rng_state(state["rng"])
-    try:
-        history = trainer.fit()
-    except KeyboardInterrupt:
-        raise ImgclassError(f"interrupted at step {trainer.step}; continue with: imgclass train --resume {run}") from None
-    model_file = save_model(p.engine, run)
-    from imgclass.evaluate.run import record_test_evaluation
-    from imgclass.train.plots import save_curves
+    with torch_threads(cfg.threads):  # restored afterwards: a run never changes the caller's setting
+        seed_everything(cfg.seed)
+        t_start = time.perf_counter()
+        p = prepare(cfg)
+        if resume is None:
+            write_json(run / CONFIG, cfg.to_dict())
+            p.pre.save(run / "preprocessor.npz")
+            write_json(run / DATA, {"dataset": cfg.dataset, "classes": p.split.classes,
+                                    "image_shape": list(p.split.x_train.shape[1:]), "sizes": p.split.sizes()})
+        early = EarlyStopping(cfg.patience)
+        callbacks = [early, MetricsCSV(run / METRICS), Checkpoint(run / CHECKPOINT), ProgressBar(progress),
+                     *(callbacks or [])]
+        trainer = Trainer(p.engine, p.x_train, p.split.y_train, p.x_val, p.split.y_val, epochs=cfg.epochs,
+                          batch_size=cfg.batch_size, seed=cfg.seed, eval_points=cfg.eval_points, callbacks=callbacks)
+        if state is not None:
+            trainer.load_state_dict(state["trainer"])
+            set_rng_state(state["rng"])
+        try:
+            history = trainer.fit()
+        except KeyboardInterrupt:
+            raise ImgclassError(f"interrupted at step {trainer.step}; continue with: imgclass train --resume {run}") from None
+        model_file = save_model(p.engine, run)
+        from imgclass.evaluate.run import record_test_evaluation
+        from imgclass.train.plots import save_curves
 
-    if test:
-        tested = record_test_evaluation(run, p.engine, p.x_test, p.split.y_test, p.split.x_test, p.split.classes,
-                                        by="train")
-    else:
-        tested = {"loss": None, "accuracy": None, "plots": [], "best_class": None, "worst_class": None}
-    curves = save_curves(history, run / "plots" / "curves.png", title=default_name(cfg))
-    last = history[-1]
-    result = {
-        "run_dir": str(run), "dataset": cfg.dataset, "engine": cfg.engine, "model": p.spec.to_dict(),
-        "parameters": count_parameters(p.engine), "seed": cfg.seed,
-        "train_size": len(p.x_train), "val_size": len(p.x_val), "test_size": len(p.x_test),
-        "steps": trainer.step, "epochs_done": round(trainer.step / trainer.steps_per_epoch, 4),
-        "stopped_early": bool(getattr(trainer, "stopped_early", False)),
-        "best_step": early.best_step or last["step"],
-        "best_val_accuracy": None if early.best_state is None else round(early.best_acc, 4),
-        "final_train_loss": round(last["train_loss"], 4), "final_train_accuracy": round(last["train_acc"], 4),
-        "test_loss": None if tested["loss"] is None else round(tested["loss"], 4),
-        "test_accuracy": None if tested["accuracy"] is None else round(tested["accuracy"], 4),
-        "train_seconds": round(trainer.seconds, 2), "total_seconds": round(time.perf_counter() - t_start, 2),
-        "device": str(getattr(p.engine, "device", "cpu")), "model_file": str(model_file),
-        "plots": [str(curves), *tested["plots"]], "best_class": tested["best_class"],
-        "worst_class": tested["worst_class"],
-    }
-    write_json(run / RESULTS, result)
-    return result
+        if test:
+            tested = record_test_evaluation(run, p.engine, p.x_test, p.split.y_test, p.split.x_test, p.split.classes,
+                                            by="train")
+        else:
+            tested = {"loss": None, "accuracy": None, "plots": [], "best_class": None, "worst_class": None}
+        curves = save_curves(history, run / "plots" / "curves.png", title=default_name(cfg))
+        last = history[-1]
+        result = {
+            "run_dir": str(run), "dataset": cfg.dataset, "engine": cfg.engine, "model": p.spec.to_dict(),
+            "parameters": count_parameters(p.engine), "seed": cfg.seed,
+            "train_size": len(p.x_train), "val_size": len(p.x_val), "test_size": len(p.x_test),
+            "steps": trainer.step, "epochs_done": round(trainer.step / trainer.steps_per_epoch, 4),
+            "stopped_early": bool(getattr(trainer, "stopped_early", False)),
+            "best_step": early.best_step or last["step"],
+            "best_val_accuracy": None if early.best_state is None else round(early.best_acc, 4),
+            "final_train_loss": round(last["train_loss"], 4), "final_train_accuracy": round(last["train_acc"], 4),
+            "test_loss": None if tested["loss"] is None else round(tested["loss"], 4),
+            "test_accuracy": None if tested["accuracy"] is None else round(tested["accuracy"], 4),
+            "train_seconds": round(trainer.seconds, 2), "total_seconds": round(time.perf_counter() - t_start, 2),
+            "device": str(getattr(p.engine, "device", "cpu")), "model_file": str(model_file),
+            "plots": [str(curves), *tested["plots"]], "best_class": tested["best_class"],
+            "worst_class": tested["worst_class"],
+        }
+        write_json(run / RESULTS, result)
+        return result
 
 
 def count_parameters(engine) -> int:
