@@ -17,9 +17,10 @@ from imgclass.train.run import train
 CASES = {
     # dropout draws from the layer's own generator; both engines' RNGs must be restored
     "numpy": dict(engine="numpy", model="mlp:64,32;dropout=0.2", optimizer="nesterov", schedule="cosine"),
-    # dropout (torch's global RNG), batch augmentation (its own generator), one-cycle schedule, Adam state
+    # dropout (torch's global RNG), batch augmentation (its own generator), one-cycle schedule, Adam state,
+    # and the EMA weights with their step count
     "torch": dict(engine="torch", model="cnn:8;fc=16;dropout=0.3", optimizer="adam", schedule="onecycle",
-                  flip=True, crop_padding=1, lr=3e-3),
+                  flip=True, crop_padding=1, lr=3e-3, ema=0.99),
 }
 KILLER = textwrap.dedent("""
     import json, os, signal, sys

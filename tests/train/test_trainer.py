@@ -136,3 +136,25 @@ def test_a_run_with_its_own_thread_count_restores_the_callers(tmp_path):
     train(TrainConfig(engine="torch", threads=1, **{**FAST, "epochs": 1}), run_dir=tmp_path / "r",
           progress=False, test=False)
     assert torch.get_num_threads() == before
+
+
+def test_ema_weights_are_the_evaluated_and_saved_ones(tmp_path):
+    import torch
+
+    cfg = TrainConfig(engine="torch", ema=0.9, **FAST)
+    p = prepare(cfg)
+    p.engine.bind(p.x_train, p.split.y_train)
+    for k in range(5):
+        p.engine.train_step(np.arange(64 * k, 64 * (k + 1)))
+    raw, ema = p.engine.module.state_dict(), p.engine.model_state()
+    assert not torch.equal(raw["1.weight"], ema["1.weight"])  # the average lags behind the weights
+    s = p.engine.scores(p.x_val[:10])
+    with torch.no_grad():
+        direct = p.engine.ema.eval()(torch.from_numpy(p.x_val[:10])).numpy()
+    np.testing.assert_allclose(s, direct, rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_autocast_on_the_cpu_trains(tmp_path):
+    r = train(TrainConfig(engine="torch", amp=True, **FAST), run_dir=tmp_path / "r", progress=False)
+    rows = read_metrics(tmp_path / "r" / "metrics.csv")
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] and r["test_accuracy"] > 0.85

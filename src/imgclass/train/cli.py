@@ -12,17 +12,22 @@ from imgclass.train.config import ENGINES, LOSSES, NORMALIZE, OPTIMIZERS, SCHEDU
 RECIPES: dict[str, dict] = {
     "linear": dict(optimizer="sgd", lr=0.05, epochs=10, batch_size=128, normalize="pixel"),
     "mlp": dict(optimizer="adam", lr=1e-3, epochs=10, batch_size=128),
-    "cnn": dict(optimizer="adam", lr=3e-3, epochs=10, batch_size=128, schedule="onecycle"),
-    "resnet": dict(optimizer="adamw", lr=3e-3, epochs=10, batch_size=128, schedule="onecycle", weight_decay=5e-4),
+    # channels_last: measured faster on the CPU for every conv net tried (e.g. 84 vs 99 ms per step)
+    "cnn": dict(optimizer="adam", lr=3e-3, epochs=10, batch_size=128, schedule="onecycle", channels_last=True),
+    "resnet": dict(optimizer="adamw", lr=3e-3, epochs=10, batch_size=128, schedule="onecycle", weight_decay=5e-4,
+                   channels_last=True),
 }
 DATASET_RECIPES: dict[tuple[str, str], dict] = {
-    ("cnn", "fashion-mnist"): dict(epochs=5, batch_size=256, label_smoothing=0.1, flip=True, tta_flip=True),
-    ("resnet", "fashion-mnist"): dict(epochs=8, batch_size=256, label_smoothing=0.1, flip=True, tta_flip=True),
-    ("cnn", "cifar10"): dict(epochs=20, batch_size=256, label_smoothing=0.1, flip=True, crop_padding=4, tta_flip=True),
-    ("resnet", "cifar10"): dict(epochs=20, batch_size=256, label_smoothing=0.1, flip=True, crop_padding=4,
-                                tta_flip=True),
+    # benchmarks/fashion_cnn.py, 2 CPU cores, 3 seeds: 93.45% ± 0.18 test accuracy in ~162 s; 92% after 67 s
+    # and 93% after 106 s on average. amp = bfloat16 autocast, ~1.9x faster per step here (AVX512-BF16);
+    # ema = the evaluated weights are a moving average (92% ~10 s sooner)
+    ("cnn", "fashion-mnist"): dict(epochs=14, lr=4e-3, label_smoothing=0.1, flip=True, tta_flip=True, amp=True,
+                                   ema=0.999),
+    ("resnet", "fashion-mnist"): dict(epochs=8, label_smoothing=0.1, flip=True, tta_flip=True, amp=True),
+    ("cnn", "cifar10"): dict(epochs=20, label_smoothing=0.1, flip=True, crop_padding=4, tta_flip=True),
+    ("resnet", "cifar10"): dict(epochs=20, label_smoothing=0.1, flip=True, crop_padding=4, tta_flip=True),
 }
-TORCH_ONLY = ("label_smoothing", "flip", "tta_flip", "crop_padding", "jitter")
+TORCH_ONLY = ("label_smoothing", "flip", "tta_flip", "crop_padding", "jitter", "channels_last", "amp", "ema")
 
 
 def recipe(kind: str, dataset: str, engine: str) -> dict:
@@ -91,10 +96,13 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     _bool_flag(g, "flip", "random horizontal flips of training images")
     g.add_argument("--jitter", type=float, default=None, help="colour jitter strength for RGB images [0]")
     _bool_flag(g, "tta-flip", "test-time augmentation: average each image's and its mirror's logits")
+    g.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="evaluate and save an exponential moving average of the weights, e.g. 0.999 [0 = off]")
     g = p.add_argument_group("speed and reproducibility")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="auto = cuda when available [auto]")
     _bool_flag(g, "channels-last", "channels_last memory format [automatic: on CUDA, and on CPU when faster]")
-    _bool_flag(g, "amp", "mixed precision [automatic: on for CUDA]")
+    _bool_flag(g, "amp", "mixed precision [automatic: on for CUDA; on the CPU only when given: bfloat16 autocast, "
+                         "about 2x faster for CNNs on CPUs with AVX512-BF16]")
     g.add_argument("--dtype", choices=("float32", "float64"), default=None, help="numpy engine precision [float32]")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads [0 = torch's default]")
     g.add_argument("--seed", type=int, default=None, help="seed of split, init, batches, augmentation [0]")

@@ -42,10 +42,12 @@ class TrainConfig:
         without a better validation accuracy; 0 = off; the best weights are restored).
     Augmentation (torch engine, training batches only)
         ``crop_padding``, ``flip``, ``jitter``; ``tta_flip`` averages the logits of each
-        test image and its mirror image at evaluation.
+        test image and its mirror image at evaluation; ``ema`` (a decay such as 0.999; 0 = off)
+        evaluates and saves an exponential moving average of the weights.
     Speed
-        ``device`` auto|cpu|cuda, ``channels_last`` (None = automatic), ``amp``
-        (None = on for CUDA), ``dtype`` (numpy engine: float32|float64), ``threads``.
+        ``device`` auto|cpu|cuda, ``channels_last`` (None = on for CUDA, off on the CPU), ``amp``
+        (None = on for CUDA; True on the CPU = bfloat16 autocast), ``dtype`` (numpy engine:
+        float32|float64), ``threads``.
     """
 
     dataset: str = "digits"
@@ -71,6 +73,7 @@ class TrainConfig:
     flip: bool = False
     jitter: float = 0.0
     tta_flip: bool = False
+    ema: float = 0.0
     device: str = "auto"
     channels_last: bool | None = None
     amp: bool | None = None
@@ -104,11 +107,14 @@ class TrainConfig:
                 raise ImgclassError(f"{name} must be a finite number >= 0, got {v!r}")
         if not 0 < self.train_fraction <= 1:
             raise ImgclassError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        if not 0 <= self.ema < 1:
+            raise ImgclassError(f"ema must be a decay in [0, 1) (e.g. 0.999; 0 = off), got {self.ema}")
         if self.label_smoothing >= 1:
             raise ImgclassError(f"label_smoothing must be < 1, got {self.label_smoothing}")
         if self.engine == "numpy":
             unsupported = {"label_smoothing": self.label_smoothing > 0, "crop_padding": self.crop_padding > 0,
                            "flip": self.flip, "jitter": self.jitter > 0, "tta_flip": self.tta_flip,
+                           "ema": self.ema > 0,
                            "amp": bool(self.amp), "channels_last": bool(self.channels_last)}
             bad = [k for k, v in unsupported.items() if v]
             if bad:
