@@ -158,3 +158,12 @@ def test_bfloat16_autocast_on_the_cpu_trains(tmp_path):
     r = train(TrainConfig(engine="torch", amp=True, **FAST), run_dir=tmp_path / "r", progress=False)
     rows = read_metrics(tmp_path / "r" / "metrics.csv")
     assert rows[-1]["train_loss"] < rows[0]["train_loss"] and r["test_accuracy"] > 0.85
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_linear_runs_plot_their_class_templates(tmp_path, engine):
+    r = train(TrainConfig(engine=engine, **{**FAST, "model": "linear"}), run_dir=tmp_path / "r", progress=False)
+    assert str(tmp_path / "r" / "plots" / "templates.png") in r["plots"]
+    from PIL import Image
+
+    Image.open(tmp_path / "r" / "plots" / "templates.png").verify()

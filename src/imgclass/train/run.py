@@ -202,6 +202,8 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
         else:
             tested = {"loss": None, "accuracy": None, "plots": [], "best_class": None, "worst_class": None}
         curves = save_curves(history, run / "plots" / "curves.png", title=default_name(cfg))
+        if p.spec.kind == "linear":
+            tested["plots"].append(str(save_templates(p.engine, p.split, run / "plots" / "templates.png")))
         last = history[-1]
         result = {
             "run_dir": str(run), "dataset": cfg.dataset, "engine": cfg.engine, "model": p.spec.to_dict(),
@@ -221,6 +223,20 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
         }
         write_json(run / RESULTS, result)
         return result
+
+
+def save_templates(engine, split, path: Path) -> Path:
+    """A linear model's class weights shown as images (one template per class)."""
+    from imgclass.fileio import save_figure
+    from imgclass.linear.plots import templates_figure
+
+    shape = tuple(split.x_train.shape[1:])
+    d, k = int(np.prod(shape)), split.num_classes
+    weights = [np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float64)
+               for v in engine.model_state().values()]
+    w = next(v for v in weights if v.ndim == 2 and v.shape in ((k, d), (d, k)))
+    coef = w if w.shape == (k, d) else w.T  # (K, D): torch keeps (out, in), the NumPy engine (in, out)
+    return save_figure(templates_figure(coef, shape, split.classes), path)
 
 
 def count_parameters(engine) -> int:
