@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -40,4 +42,23 @@ def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
     with atomic_write(path) as f:
         fig.savefig(f, format="png", **kwargs)
     plt.close(fig)
+    return path
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as indented JSON atomically (NumPy scalars become numbers, other objects strings)."""
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    return Path(path)
+
+
+def new_run_dir(root: str | os.PathLike, name: str) -> Path:
+    """Create ``root/<YYYYmmdd-HHMMSS>-<name>``, made unique with a counter if it exists."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{stamp}-{name}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    path.mkdir(parents=True)
     return path

@@ -20,14 +20,9 @@ import numpy as np
 from imgclass.errors import ImgclassError
 from imgclass.evaluate.metrics import classification_metrics, confident_mistakes
 from imgclass.evaluate.plots import save_evaluation_plots
-from imgclass.fileio import atomic_write
+from imgclass.fileio import atomic_write, write_json
 
 SCORES, LOG, METRICS = "test_scores.npz", "test_log.json", "test_metrics.json"
-
-
-def _write_json(path: Path, obj) -> None:
-    with atomic_write(path, "w") as f:
-        json.dump(obj, f, indent=2)
 
 
 def test_log(run: Path) -> list[dict]:
@@ -44,7 +39,7 @@ def _finish(run: Path, scores: np.ndarray, y: np.ndarray, images: np.ndarray, cl
     plots = save_evaluation_plots(m, mistakes, images, classes, run / "plots")
     m["mistakes"] = mistakes
     m["plots"] = [str(p) for p in plots.values()]
-    _write_json(run / METRICS, m)
+    write_json(run / METRICS, m)
     return m
 
 
@@ -58,7 +53,7 @@ def record_test_evaluation(run: str | Path, engine, x_test: np.ndarray, y_test: 
     with atomic_write(run / SCORES) as f:
         f.write(buf.getvalue())
     log = test_log(run) + [{"by": by, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "images": int(len(y_test))}]
-    _write_json(run / LOG, log)
+    write_json(run / LOG, log)
     m = _finish(run, scores, y_test, images, classes)
     m["loss"] = engine.loss_of(scores, y_test)
     m["test_uses"] = len(log)

@@ -9,7 +9,6 @@ validation split.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -18,29 +17,11 @@ import numpy as np
 
 from imgclass.data import Preprocessor, load, make_split
 from imgclass.errors import ImgclassError
-from imgclass.fileio import atomic_write
+from imgclass.fileio import new_run_dir, write_json
 from imgclass.linear.estimators import LinearSVM, SoftmaxClassifier
 from imgclass.linear.plots import save_linear_plots
 
 ESTIMATORS = {"svm": LinearSVM, "softmax": SoftmaxClassifier}
-
-
-def new_run_dir(root: str | Path, name: str) -> Path:
-    """``root/<YYYYmmdd-HHMMSS>-<name>``, made unique with a counter if it exists."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{stamp}-{name}"
-    path, k = base, 1
-    while path.exists():
-        k += 1
-        path = base.with_name(f"{base.name}-{k}")
-    path.mkdir(parents=True)
-    return path
-
-
-def write_json(path: Path, obj: dict) -> Path:
-    with atomic_write(path, "w") as f:
-        json.dump(obj, f, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-    return path
 
 
 def prepare(dataset: str, *, val: float | int = 0.1, seed: int = 0, normalize: str = "pixel",

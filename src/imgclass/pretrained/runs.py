@@ -23,12 +23,6 @@ import numpy as np
 from imgclass.errors import ImgclassError
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    s = scores - scores.max(axis=1, keepdims=True)
-    e = np.exp(s)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 class LinearRunPredictor:
     """A linear classifier (softmax or SVM) and its fitted :class:`~imgclass.data.Preprocessor`.
 
@@ -65,7 +59,9 @@ class LinearRunPredictor:
             s = self.estimator.decision_function(feats)
             if s.ndim == 1:  # two classes: scikit-learn returns s1 - s0
                 s = np.stack([np.zeros_like(s), s], axis=1)
-            p = _softmax(s)
+            from imgclass.evaluate.metrics import softmax
+
+            p = softmax(s)
         full = np.zeros((len(x), len(self.class_names)), p.dtype)
         full[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = p  # a class never seen in training stays 0
         return full

@@ -75,8 +75,9 @@ def rng_state() -> dict:
     """The global RNG states a run touches: Python's, NumPy's legacy one and torch's (CPU and CUDA)."""
     import torch
 
-    state = {"python": list(random.getstate()[1]), "python_version": random.getstate()[0],
-             "python_gauss": random.getstate()[2], "numpy": _np_global_state(), "torch": torch.get_rng_state()}
+    version, internal, gauss = random.getstate()
+    state = {"python": list(internal), "python_version": version, "python_gauss": gauss,
+             "numpy": _np_global_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["torch_cuda"] = torch.cuda.get_rng_state_all()
     return state

@@ -157,8 +157,7 @@ class TorchEngine:
             self.amp = torch.bfloat16 if cfg.amp else None
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         self.loss_fn = losses.loss_function(cfg.loss, label_smoothing=cfg.label_smoothing)
-        decay = [p for n, p in self.module.named_parameters() if p.ndim > 1]
-        no_decay = [p for n, p in self.module.named_parameters() if p.ndim <= 1]
+        decay, no_decay = losses.decayed_parameters(self.module)  # conv/affine weights; not biases or batchnorm
         groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         if cfg.optimizer in ("sgd", "nesterov"):
             self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,

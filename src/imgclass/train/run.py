@@ -29,19 +29,13 @@ import numpy as np
 
 from imgclass.data import Preprocessor, load, make_split
 from imgclass.errors import ImgclassError
-from imgclass.fileio import atomic_write
+from imgclass.fileio import new_run_dir, write_json
 from imgclass.train.callbacks import Checkpoint, EarlyStopping, MetricsCSV, ProgressBar
 from imgclass.train.checkpoint import load_checkpoint, set_rng_state
 from imgclass.train.config import TrainConfig
 from imgclass.train.trainer import Trainer
 
 CONFIG, CHECKPOINT, METRICS, RESULTS, DATA = "config.json", "checkpoint.pt", "metrics.csv", "results.json", "data.json"
-
-
-def write_json(path: Path, obj: dict) -> Path:
-    with atomic_write(path, "w") as f:
-        json.dump(obj, f, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-    return path
 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
@@ -123,12 +117,6 @@ def prepare(cfg: TrainConfig) -> Prepared:
     steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
     engine = build_engine(cfg, spec, x_train.shape[1:], split.num_classes, steps)
     return Prepared(split, pre, x_train, x_val, x_test, spec, engine)
-
-
-def new_run_dir(root: str | Path, name: str) -> Path:
-    from imgclass.linear.run import new_run_dir as make
-
-    return make(root, name)
 
 
 def default_name(cfg: TrainConfig) -> str:
@@ -288,9 +276,9 @@ class TrainedModel:
         return self.engine.scores(self.pre.transform(images), batch_size)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        s = self.scores(images).astype(np.float64)
-        e = np.exp(s - s.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        from imgclass.evaluate.metrics import softmax
+
+        return softmax(self.scores(images))
 
 
 def load_trained(run_dir: str | Path, device: str | None = None) -> TrainedModel:
