@@ -6,7 +6,8 @@ import re
 import pytest
 
 from imgclass.errors import ImgclassError
-from imgclass.evaluate.report import build_report, kv_table, run_kind, table, write_report
+from imgclass.evaluate.html import kv_table, table
+from imgclass.evaluate.report import build_report, run_kind, write_report
 from tests.evaluate import (copy_run, linear_run, linear_sweep_run, optuna_sweep_dir, seeds_run,
                             self_contained_images, train_run)
 

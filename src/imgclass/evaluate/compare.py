@@ -141,8 +141,8 @@ def format_comparison(c: dict) -> str:
 
 
 def comparison_html(c: dict) -> str:
-    """The comparison as a self-contained HTML page (see :mod:`imgclass.evaluate.report`)."""
-    from imgclass.evaluate.report import page, section, table
+    """The comparison as a self-contained HTML page (see :mod:`imgclass.evaluate.html`)."""
+    from imgclass.evaluate.html import page, section, table
 
     header = ["run", "kind", "model", "engine", "dataset", "weights", "test acc", "val acc", "train s", *c["varying"]]
     rows = [[r["run"], r["kind"], r["model"], r["engine"], r["dataset"], r.get("weights"),

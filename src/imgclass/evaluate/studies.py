@@ -241,8 +241,8 @@ def format_baselines(s: dict) -> str:
 
 def study_report(run: Path) -> tuple[str, str, list[str]]:
     """The report page of a study directory (called by :func:`imgclass.evaluate.report.build_report`)."""
-    from imgclass.evaluate.report import (cards, figure, fmt, grid, kv_table, model_text, read_json, resolve,
-                                          section, table)
+    from imgclass.evaluate.html import cards, figure, fmt, grid, kv_table, section, table
+    from imgclass.evaluate.report import model_text, read_json, resolve
 
     s = read_json(run / "study.json", required=True)
     plots = run / "plots"

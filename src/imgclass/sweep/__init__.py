@@ -7,8 +7,8 @@
 >>> r["best"]["params"], r["best"]["value"], r["best"]["test_accuracy"]
 
 :mod:`~imgclass.sweep.space` parses and checks search spaces, :mod:`~imgclass.sweep.study`
-runs workers on an Optuna study and ends the sweep (the best tested once, ``sweep.json``),
-:mod:`~imgclass.sweep.plots` draws its plots.
+runs workers on an Optuna study, :mod:`~imgclass.sweep.results` ends the sweep (the best tested
+once, ``sweep.json``), :mod:`~imgclass.sweep.plots` draws its plots.
 """
 
 from imgclass.sweep.space import Param, default_space, parse_space

@@ -67,7 +67,7 @@ def _fmt(v) -> str:
 
 def format_result(r: dict) -> str:
     """The trials as a table sorted by validation accuracy, then the best and its one test evaluation."""
-    from imgclass.sweep.study import ranked
+    from imgclass.sweep.results import ranked
 
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(r["counts"].items()))
     lines = [f"study {r['study']} in {r['storage']}: {counts or 'no trials'} "
