@@ -86,3 +86,31 @@ def test_load_errors(tmp_path):
 def test_empty_input_keeps_its_feature_shape(x):
     p = Preprocessor(flatten=True, bias=True).fit(x)
     assert p.transform(x[:0]).shape == (0, 3 * 4 * 5 + 1)
+
+
+def test_gamma_is_a_power_before_the_statistics(x):
+    p = Preprocessor(normalize="pixel", gamma=0.5, dtype="float64").fit(x)
+    f = (x / 255.0) ** 0.5
+    np.testing.assert_allclose(p.mean_, f.mean(axis=0), rtol=1e-12)
+    sd = f.std(axis=0)
+    sd[sd < 1e-8] = 1.0
+    np.testing.assert_allclose(p.transform(x), (f - f.mean(axis=0)) / sd, atol=1e-10)
+    raw = Preprocessor(normalize="none", dtype="float64").fit_transform(x)
+    dark = (raw > 0) & (raw < 0.25)  # x ** 0.5 > x on (0, 1)
+    assert np.all(Preprocessor(normalize="none", gamma=0.5, dtype="float64").fit_transform(x)[dark] > raw[dark])
+
+
+def test_gamma_is_saved_and_old_states_default_to_one(tmp_path, x):
+    p = Preprocessor(normalize="pixel", flatten=True, gamma=0.35, dtype="float64").fit(x)
+    q = Preprocessor.load(p.save(tmp_path / "pre.npz"))
+    assert q.gamma == 0.35
+    np.testing.assert_array_equal(q.transform(x), p.transform(x))
+    state = p.state_dict()
+    del state["config"]["gamma"]  # a preprocessor saved before gamma existed
+    assert Preprocessor.from_state_dict(state).gamma == 1.0
+
+
+@pytest.mark.parametrize("gamma", [0, -1, 11, "x", None, float("nan")])
+def test_bad_gamma_is_a_clear_error(x, gamma):
+    with pytest.raises(DataError, match="gamma must be"):
+        Preprocessor(gamma=gamma).fit(x)

@@ -66,9 +66,10 @@ def test_study_train_fraction_refuses_flags_it_would_ignore(flags, tmp_path, cap
 
 def test_study_baselines_command(tmp_path, capsys):
     assert main(["study", "baselines", "--subset", "300", "--max-iter", "100", "--iters", "200", "--repeats", "1",
-                 "--out", str(tmp_path), "--json"]) == 0
+                 "--gamma", "0.5", "--out", str(tmp_path), "--json"]) == 0
     out = capsys.readouterr().out
     s = last_json(out)
+    assert s["settings"]["gamma"] == 0.5
     assert len(s["rows"]) == 4 and "LogisticRegression (lbfgs)" in out and "fit s" in out
 
 

@@ -59,3 +59,12 @@ def test_baselines_study_uses_the_linear_split_and_matches_sklearn_fitted_direct
 def test_baselines_subset_smaller_than_the_classes_is_refused(tmp_path):
     with pytest.raises(ImgclassError, match="--subset"):
         baselines_study("digits", subset=5, out_root=tmp_path)
+
+
+def test_baselines_gamma_gives_every_model_the_same_powered_features(tmp_path):
+    s = baselines_study("digits", gamma=0.5, subset=400, max_iter=200, iters=300, repeats=1, out_root=tmp_path)
+    assert s["settings"]["gamma"] == 0.5
+    _, split, _, xtr, _, xte = prepare("digits", dtype="float64", gamma=0.5)
+    keep = np.sort(np.random.default_rng(0).permutation(len(split.y_train))[:400])
+    oracle = LogisticRegression(max_iter=200).fit(xtr[keep], split.y_train[keep])
+    assert s["rows"][0]["test_accuracy"] == round(oracle.score(xte, split.y_test), 4)

@@ -24,7 +24,7 @@ _CHUNK = 4096
 
 
 class Preprocessor:
-    """Scale to [0, 1], normalize with training statistics, then reshape.
+    """Scale to [0, 1], optionally raise to a power, normalize with training statistics, then reshape.
 
     Parameters
     ----------
@@ -40,6 +40,13 @@ class Preprocessor:
         Append a constant-1 column ("bias trick", so a linear model needs no
         separate bias vector). Needs ``flatten``.
     dtype : {"float32", "float64"}
+    gamma : float
+        Power applied to the [0, 1] intensities before normalization,
+        ``x ** gamma`` (1.0: unchanged). Below 1 it spreads out the dark
+        and mid tones and compresses the bright ones, like a root
+        ("power normalization" of features). For linear classifiers on
+        Fashion-MNIST, 0.3-0.5 was about 1 point better in 5-fold
+        cross-validation than raw intensities (see benchmarks/linear_fashion.py).
 
     Attributes
     ----------
@@ -50,12 +57,13 @@ class Preprocessor:
     """
 
     def __init__(self, normalize: str = "channel", std: bool = True, flatten: bool = False,
-                 bias: bool = False, dtype: str = "float32"):
+                 bias: bool = False, dtype: str = "float32", gamma: float = 1.0):
         self.normalize = normalize
         self.std = std
         self.flatten = flatten
         self.bias = bias
         self.dtype = dtype
+        self.gamma = gamma
 
     def _check_params(self) -> None:
         if self.normalize not in NORMALIZE:
@@ -64,6 +72,12 @@ class Preprocessor:
             raise DataError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.bias and not self.flatten:
             raise DataError("the bias column needs flatten=True (it is appended to flat rows)")
+        try:
+            ok = 0 < float(self.gamma) <= 10
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise DataError(f"gamma must be a number in (0, 10], got {self.gamma!r}")
 
     def _check_input(self, x: np.ndarray, fitted: bool) -> None:
         if not isinstance(x, np.ndarray) or x.ndim != 4:
@@ -84,6 +98,8 @@ class Preprocessor:
         sq = np.zeros(x.shape[1:], np.float64)
         for i in range(0, len(x), _CHUNK):  # chunked: float64 copies of 60k images are large
             c = x[i:i + _CHUNK].astype(np.float64) / 255.0
+            if self.gamma != 1:
+                c **= self.gamma
             s += c.sum(axis=0)
             sq += (c * c).sum(axis=0)
         n = len(x)
@@ -111,6 +127,8 @@ class Preprocessor:
         dt = np.dtype(self.dtype)
         out = x.astype(dt)
         out *= dt.type(1.0 / 255.0)
+        if self.gamma != 1:
+            out **= dt.type(self.gamma)
         out -= self.mean_.astype(dt)
         out /= self.scale_.astype(dt)
         if self.flatten:
@@ -126,7 +144,7 @@ class Preprocessor:
 
     def get_config(self) -> dict:
         return {"normalize": self.normalize, "std": self.std, "flatten": self.flatten,
-                "bias": self.bias, "dtype": self.dtype}
+                "bias": self.bias, "dtype": self.dtype, "gamma": self.gamma}
 
     def state_dict(self) -> dict:
         """Config and fitted statistics, as plain arrays (for checkpoints)."""

@@ -59,9 +59,10 @@ def cmd_study_baselines(args: argparse.Namespace) -> int:
     from imgclass.cli import _data_options, dataset_name, emit
     from imgclass.evaluate.studies import baselines_study, format_baselines
 
-    s = baselines_study(dataset_name(args), val=args.val, seed=args.seed, normalize=args.normalize, C=args.C,
-                        max_iter=args.max_iter, lr=args.lr, reg=args.reg, iters=args.iters, subset=args.subset,
-                        repeats=args.repeats, out_root=args.out, data_options=_data_options(args))
+    s = baselines_study(dataset_name(args), val=args.val, seed=args.seed, normalize=args.normalize,
+                        gamma=args.gamma, C=args.C, max_iter=args.max_iter, lr=args.lr, reg=args.reg,
+                        iters=args.iters, subset=args.subset, repeats=args.repeats, out_root=args.out,
+                        data_options=_data_options(args))
     emit(args, format_baselines(s), s)
     return 0
 
@@ -131,6 +132,8 @@ def add_commands(sub, command) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the subset and the SGD minibatches")
     p.add_argument("--normalize", choices=("pixel", "channel", "none"), default="pixel",
                    help="standardize with the training set's per-pixel or per-channel mean/std")
+    p.add_argument("--gamma", type=float, default=1.0,
+                   help="raise the [0, 1] pixel intensities to this power before normalizing (1 = unchanged)")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="fit on N training images (a seeded random subset) to keep it fast [all]")
     p.add_argument("--C", dest="C", type=float, default=1.0, help="scikit-learn: inverse regularization strength")

@@ -157,13 +157,14 @@ def baselines_figure(rows: list[dict], title: str):
 
 
 def baselines_study(dataset: str = "digits", *, val: float | int = 0.1, seed: int = 0, normalize: str = "pixel",
-                    C: float = 1.0, max_iter: int = 1000, lr: float = 0.03, reg: float | None = None,
-                    iters: int = 1500, subset: int | None = None, repeats: int = 3, out_root: str | Path = "runs",
-                    data_options: dict | None = None) -> dict:
+                    gamma: float = 1.0, C: float = 1.0, max_iter: int = 1000, lr: float = 0.03,
+                    reg: float | None = None, iters: int = 1500, subset: int | None = None, repeats: int = 3,
+                    out_root: str | Path = "runs", data_options: dict | None = None) -> dict:
     """Fit the four linear classifiers on ``imgclass linear``'s split and features; time each fit.
 
     Parameters
     ----------
+    gamma : power of the [0, 1] intensities before normalization (the same features for all four models).
     C, max_iter : scikit-learn's inverse regularization strength and iteration limit.
     lr, reg, iters : imgclass's SGD learning rate, L2 strength and iterations. ``reg=None`` uses
         ``1 / (2 C N)``, which makes the softmax objective (mean loss + reg ||W||^2) the one
@@ -180,7 +181,7 @@ def baselines_study(dataset: str = "digits", *, val: float | int = 0.1, seed: in
         raise ImgclassError(f"need C > 0, max_iter >= 1, iters >= 1, lr > 0, reg >= 0, repeats >= 1; got C={C}, "
                             f"max_iter={max_iter}, iters={iters}, lr={lr}, reg={reg}, repeats={repeats}")
     ds, split, _, xtr, xval, xte = prepare(dataset, val=val, seed=seed, normalize=normalize, dtype="float64",
-                                           data_options=data_options)
+                                           gamma=gamma, data_options=data_options)
     if not len(split.y_val):
         raise ImgclassError("the baselines study compares validation accuracies: use --val > 0")
     ytr = split.y_train
@@ -213,8 +214,9 @@ def baselines_study(dataset: str = "digits", *, val: float | int = 0.1, seed: in
                                               f"{xtr.shape[1]} features)"), study / "plots" / "baselines.png")
     summary = {"kind": "baselines-study", "run_dir": str(study), "dataset": ds.name, "train_size": len(ytr),
                "val_size": len(split.y_val), "test_size": len(split.y_test), "features": int(xtr.shape[1]),
-               "settings": {"val": val, "seed": seed, "normalize": normalize, "C": C, "max_iter": max_iter, "lr": lr,
-                            "reg": reg, "iters": iters, "subset": subset, "repeats": repeats},
+               "settings": {"val": val, "seed": seed, "normalize": normalize, "gamma": gamma, "C": C,
+                            "max_iter": max_iter, "lr": lr, "reg": reg, "iters": iters, "subset": subset,
+                            "repeats": repeats},
                "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                            "python": platform.python_version()},
                "rows": rows, "plot": str(plot)}

@@ -25,23 +25,32 @@ ESTIMATORS = {"svm": LinearSVM, "softmax": SoftmaxClassifier}
 
 
 def prepare(dataset: str, *, val: float | int = 0.1, seed: int = 0, normalize: str = "pixel",
-            dtype: str = "float32", data_options: dict | None = None):
-    """Load, split and preprocess: returns (dataset, split, preprocessor, x_train, x_val, x_test), rows flattened."""
+            dtype: str = "float32", gamma: float = 1.0, data_options: dict | None = None):
+    """Load, split and preprocess: returns (dataset, split, preprocessor, x_train, x_val, x_test), rows flattened.
+
+    ``gamma`` raises the [0, 1] intensities to that power before normalization (see :class:`Preprocessor`).
+    """
     ds = load(dataset, **(data_options or {}))
     split = make_split(ds, val=val, seed=seed)
-    pre = Preprocessor(normalize=normalize, flatten=True, dtype=dtype).fit(split.x_train)
+    pre = Preprocessor(normalize=normalize, flatten=True, dtype=dtype, gamma=gamma).fit(split.x_train)
     return ds, split, pre, pre.transform(split.x_train), pre.transform(split.x_val), pre.transform(split.x_test)
 
 
 def train_linear(dataset: str, loss: str = "softmax", *, learning_rate: float = 1e-3, reg: float = 1e-5,
                  num_iters: int = 1500, batch_size: int = 200, sampling: str = "replacement", bias: str = "vector",
                  val: float | int = 0.1, seed: int = 0, normalize: str = "pixel", dtype: str = "float32",
+                 gamma: float = 1.0, lr_decay: float = 1.0, averaging: float | None = None,
                  out_root: str | Path = "runs", data_options: dict | None = None, progress: bool = True) -> dict:
-    """Train one linear classifier; write its run directory; return the figures."""
+    """Train one linear classifier; write its run directory; return the figures.
+
+    ``lr_decay`` and ``averaging`` are passed to the estimator (see :func:`imgclass.linear.sgd.sgd_fit`),
+    ``gamma`` to the preprocessing.
+    """
     ds, split, pre, xtr, xval, xte = prepare(dataset, val=val, seed=seed, normalize=normalize, dtype=dtype,
-                                             data_options=data_options)
+                                             gamma=gamma, data_options=data_options)
     est = ESTIMATORS[loss](learning_rate=learning_rate, reg=reg, num_iters=num_iters, batch_size=batch_size,
-                           sampling=sampling, bias=bias, dtype=dtype, random_state=seed, verbose=progress)
+                           sampling=sampling, bias=bias, dtype=dtype, lr_decay=lr_decay, averaging=averaging,
+                           random_state=seed, verbose=progress)
     t0 = time.perf_counter()
     try:
         est.fit(xtr, split.y_train)
@@ -50,7 +59,7 @@ def train_linear(dataset: str, loss: str = "softmax", *, learning_rate: float = 
     seconds = time.perf_counter() - t0
     run = new_run_dir(out_root, f"linear-{loss}-{ds.name.replace(':', '_').replace('/', '_')}")
     config = {"command": "linear train", "dataset": ds.name, "loss": loss, "params": est.get_params(),
-              "val": val, "seed": seed, "normalize": normalize, "image_shape": list(ds.image_shape),
+              "val": val, "seed": seed, "normalize": normalize, "gamma": gamma, "image_shape": list(ds.image_shape),
               "classes": ds.classes}
     write_json(run / "config.json", config)
     est.save(run / "model.npz")
@@ -82,14 +91,14 @@ def estimator_from_weights(loss: str, W: np.ndarray, history, **params):
 
 def sweep_linear(dataset: str, loss: str = "softmax", *, configs: list[tuple[float, float]], num_iters: int = 300,
                  batch_size: int = 200, sampling: str = "replacement", val: float | int = 0.1, seed: int = 0,
-                 normalize: str = "pixel", dtype: str = "float32", out_root: str | Path = "runs",
+                 normalize: str = "pixel", dtype: str = "float32", gamma: float = 1.0, out_root: str | Path = "runs",
                  data_options: dict | None = None, progress: bool = True) -> dict:
     """Train every (lr, reg) config as one batched stack, pick the best on validation, test it once."""
     from imgclass.linear.plots import plot_sweep
     from imgclass.linear.sweep import sweep
 
     ds, split, pre, xtr, xval, xte = prepare(dataset, val=val, seed=seed, normalize=normalize, dtype=dtype,
-                                             data_options=data_options)
+                                             gamma=gamma, data_options=data_options)
     if not len(split.y_val):
         raise ImgclassError("a sweep selects on the validation split: use --val > 0")
     ones = [np.ones((len(a), 1), a.dtype) for a in (xtr, xval, xte)]
@@ -104,7 +113,8 @@ def sweep_linear(dataset: str, loss: str = "softmax", *, configs: list[tuple[flo
     write_json(run / "config.json", {"command": "linear sweep", "dataset": ds.name, "loss": loss,
                                      "configs": [list(c) for c in configs], "num_iters": num_iters,
                                      "batch_size": batch_size, "sampling": sampling, "val": val, "seed": seed,
-                                     "normalize": normalize, "image_shape": list(ds.image_shape), "classes": ds.classes})
+                                     "normalize": normalize, "gamma": gamma, "image_shape": list(ds.image_shape),
+                                     "classes": ds.classes})
     result.save(run)
     est.save(run / "model.npz")
     pre.save(run / "preprocessor.npz")
