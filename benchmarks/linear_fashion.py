@@ -1,9 +1,18 @@
 """imgclass's linear classifiers vs scikit-learn's LogisticRegression on Fashion-MNIST (run by hand).
 
-Same split (5,000-image validation part held out, seed 0), features
-standardized per pixel with training statistics, float32, one run; the
-test split is scored once per model. Hyperparameters of the imgclass models
-were chosen on the validation split (see ``imgclass linear sweep``).
+Same split (5,000-image validation part held out, seed 0), float32, one
+run; the test split is scored once per model. Two feature sets, each
+standardized per pixel with training statistics:
+
+* ``raw``: the [0, 1] intensities;
+* ``gamma``: the intensities raised to the power 0.3 first (``--gamma 0.3``).
+
+LogisticRegression is fitted on both, so every imgclass model is compared
+with it on the features it was given. Hyperparameters (and the power 0.3)
+were chosen without the test split: the raw recipes on the validation split
+(see ``imgclass linear sweep``), the gamma recipes by 5-fold cross-validation
+on the 60,000 training images (SVM: 0.866, softmax: 0.868 mean accuracy;
+raw intensities gave 0.853-0.855).
 
     python benchmarks/linear_fashion.py
 
@@ -24,13 +33,18 @@ from sklearn.linear_model import LogisticRegression
 from imgclass.linear.estimators import LinearSVM, SoftmaxClassifier
 from imgclass.linear.run import prepare
 
-# name: (estimator, normalization, hyperparameters), each the best on the validation split of a small
-# search (constant learning rate with Polyak-Ruppert averaging over the second half of the iterations)
+FEATURES = {"raw": 1.0, "gamma": 0.3}  # name: power of the [0, 1] intensities
+# name: (estimator, features, hyperparameters); constant learning rate with Polyak-Ruppert averaging over
+# the second half of the iterations
 RECIPES = {
-    "softmax": (SoftmaxClassifier, "pixel", dict(learning_rate=0.2, reg=1e-4, num_iters=3000, batch_size=200,
-                                                 sampling="epochs", averaging=0.5)),
-    "svm": (LinearSVM, "pixel", dict(learning_rate=2e-2, reg=3e-5, num_iters=6000, batch_size=100,
-                                     sampling="epochs", averaging=0.5)),
+    "softmax": (SoftmaxClassifier, "raw", dict(learning_rate=0.2, reg=1e-4, num_iters=3000, batch_size=200,
+                                               sampling="epochs", averaging=0.5)),
+    "svm": (LinearSVM, "raw", dict(learning_rate=2e-2, reg=3e-5, num_iters=6000, batch_size=100,
+                                   sampling="epochs", averaging=0.5)),
+    "softmax_gamma": (SoftmaxClassifier, "gamma", dict(learning_rate=0.2, reg=1e-3, num_iters=3000, batch_size=200,
+                                                       sampling="epochs", averaging=0.5)),
+    "svm_gamma": (LinearSVM, "gamma", dict(learning_rate=2e-2, reg=1e-3, num_iters=6000, batch_size=100,
+                                           sampling="epochs", averaging=0.5)),
 }
 
 
@@ -44,29 +58,34 @@ def timed_fit(model, x, y):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the split and of SGD (default: 0)")
     args = ap.parse_args()
-    ds, split, pre, xtr, xval, xte = prepare("fashion-mnist", val=5000, seed=args.seed)
-    figures = {"train_size": len(xtr), "features": xtr.shape[1]}
-    rows = []
-    lr = LogisticRegression()  # lbfgs, C=1.0, max_iter=100: scikit-learn's defaults
-    t = timed_fit(lr, xtr, split.y_train)
-    figures.update(sklearn_lr_seconds=round(t, 2), sklearn_lr_val=round(lr.score(xval, split.y_val), 4),
-                   sklearn_lr_test=round(lr.score(xte, split.y_test), 4))
-    rows.append(("sklearn LogisticRegression (lbfgs)", t, figures["sklearn_lr_val"], figures["sklearn_lr_test"]))
-    for name, (cls, normalize, params) in RECIPES.items():
-        if normalize != "pixel":
-            _, _, _, xtr, xval, xte = prepare("fashion-mnist", val=5000, seed=args.seed, normalize=normalize)
+    data, figures, rows = {}, {}, []
+    for feats, gamma in FEATURES.items():
+        ds, split, pre, xtr, xval, xte = prepare("fashion-mnist", val=5000, seed=args.seed, gamma=gamma)
+        data[feats] = (xtr, xval, xte)
+        lr = LogisticRegression()  # lbfgs, C=1.0, max_iter=100: scikit-learn's defaults
+        t = timed_fit(lr, xtr, split.y_train)
+        key = "sklearn_lr" if feats == "raw" else f"sklearn_lr_{feats}"
+        figures.update({f"{key}_seconds": round(t, 2), f"{key}_val": round(lr.score(xval, split.y_val), 4),
+                        f"{key}_test": round(lr.score(xte, split.y_test), 4)})
+        rows.append((f"sklearn LogisticRegression (lbfgs), {feats}", t, figures[f"{key}_val"], figures[f"{key}_test"]))
+    figures.update(train_size=len(xtr), features=xtr.shape[1], gamma=FEATURES["gamma"])
+    for name, (cls, feats, params) in RECIPES.items():
+        xtr, xval, xte = data[feats]
         est = cls(random_state=args.seed, dtype="float32", **params)
         t = timed_fit(est, xtr, split.y_train)
         val, test = round(est.score(xval, split.y_val), 4), round(est.score(xte, split.y_test), 4)
+        ref = "sklearn_lr" if feats == "raw" else f"sklearn_lr_{feats}"  # LogisticRegression on the same features
         figures.update({f"{name}_seconds": round(t, 2), f"{name}_val": val, f"{name}_test": test,
-                        f"{name}_speedup_vs_sklearn_lr": round(figures["sklearn_lr_seconds"] / t, 1)})
-        rows.append((f"imgclass {cls.__name__}", t, val, test))
-    print(f"fashion-mnist, {len(xtr)} train / {len(xval)} val / {len(xte)} test, {xtr.shape[1]} features")
-    print(f"{'model':<38}{'fit s':>8}{'val acc':>9}{'test acc':>10}")
+                        f"{name}_speedup_vs_sklearn_lr": round(figures[f"{ref}_seconds"] / t, 1),
+                        f"{name}_test_minus_sklearn_lr": round(test - figures[f"{ref}_test"], 4)})
+        rows.append((f"imgclass {cls.__name__}, {feats}", t, val, test))
+    print(f"fashion-mnist, {len(xtr)} train / {len(xval)} val / {len(xte)} test, {xtr.shape[1]} features; "
+          f"gamma = intensities ** {FEATURES['gamma']}")
+    print(f"{'model':<46}{'fit s':>8}{'val acc':>9}{'test acc':>10}")
     for label, t, val, test in rows:
-        print(f"{label:<38}{t:>8.2f}{val:>9.4f}{test:>10.4f}")
+        print(f"{label:<46}{t:>8.2f}{val:>9.4f}{test:>10.4f}")
     print(json.dumps(figures))
 
 
