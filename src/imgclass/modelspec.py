@@ -270,7 +270,7 @@ def build_numpy(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
     if num_classes < 2:
         raise ImgclassError(f"a classifier needs at least 2 classes, got {num_classes}")
     kw = dict(loss=loss, reg=reg, reg_convention=reg_convention, hinge_average=hinge_average, seed=seed,
-              dtype=dtype, init=spec.init)
+              dtype=dtype, init=spec.init, bias=spec.bias)
     if spec.kind == "linear":
         model = LinearClassifier(math.prod(in_shape), num_classes, **kw)
     elif spec.kind == "mlp":
@@ -280,23 +280,4 @@ def build_numpy(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
             raise ImgclassError(f"a cnn needs images (C, H, W), got input shape {in_shape}; do not flatten the data")
         model = CNN(in_shape, num_classes, channels=spec.channels, fc=spec.fc, kernel=spec.kernel,
                     batchnorm=spec.batchnorm, dropout=spec.dropout, **kw)
-    if not spec.bias:
-        _drop_biases(model.net)
     return model
-
-
-def _drop_biases(net) -> None:
-    """Turn off the bias of every affine/conv layer, in place.
-
-    The MLP and CNN classes always give their last layer (and, without
-    batchnorm, every layer) a bias; a layer built with ``bias=False`` is
-    exactly one whose ``bias`` flag is off and whose ``params`` hold no
-    ``"b"``, so this reaches the same state without a copy of their builders.
-    """
-    from imgclass.nn.layers import Conv2d, Linear
-
-    for layer in net.layers:
-        if isinstance(layer, (Linear, Conv2d)) and layer.bias:
-            layer.bias = False
-            del layer.params["b"]
-            layer.grads.pop("b", None)

@@ -95,6 +95,29 @@ def test_cnn_gradients_small():
     assert max(errors.values()) < 1e-6, errors
 
 
+@pytest.mark.parametrize("make", [
+    lambda bias: LinearClassifier(6, 3, init=0.1, bias=bias, seed=1),
+    lambda bias: MLP(6, [5, 4], 3, bias=bias, seed=1),
+    lambda bias: CNN((1, 6, 6), 3, channels=(2,), fc=(4,), batchnorm=False, bias=bias, dtype=np.float64, seed=1),
+], ids=["linear", "mlp", "cnn"])
+def test_bias_false_drops_every_bias_and_keeps_the_weights(make):
+    with_b, without = make(True), make(False)
+    assert any(k.endswith(".b") for k, _ in _params(with_b))
+    names = [k for k, _ in _params(without)]
+    assert names and not any(k.endswith(".b") for k in names), names
+    weights = dict(_params(with_b))
+    for k, w in _params(without):  # same seed, same weights: a bias draws nothing from the RNG
+        np.testing.assert_array_equal(w, weights[k])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 1, 6, 6)) if isinstance(without, CNN) else rng.standard_normal((3, 6))
+    errors = model_grad_errors(without, x, rng.integers(0, 3, 3), h=1e-5)
+    assert errors and max(errors.values()) < 1e-6, errors
+
+
+def _params(model):
+    return [(f"{i}.{k}", v) for i, layer in enumerate(model.net.layers) for k, v in layer.params.items()]
+
+
 def test_save_load_roundtrip(tmp_path):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((10, 1, 8, 8)).astype(np.float32)

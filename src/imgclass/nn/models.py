@@ -144,12 +144,12 @@ class Classifier:
 
 
 class LinearClassifier(Classifier):
-    """Scores ``x @ W + b``: the linear classifier as a one-layer network."""
+    """Scores ``x @ W + b`` (``x @ W`` with ``bias=False``): the linear classifier as a one-layer network."""
 
     def __init__(self, d_in: int, num_classes: int, *, seed: int = 0, init: str | float = 1e-3,
-                 dtype=np.float64, **kw):
+                 bias: bool = True, dtype=np.float64, **kw):
         rng = np.random.default_rng(seed)
-        super().__init__(Sequential(Linear(d_in, num_classes, rng=rng, init=init, dtype=dtype)), **kw)
+        super().__init__(Sequential(Linear(d_in, num_classes, rng=rng, init=init, bias=bias, dtype=dtype)), **kw)
 
 
 class TwoLayerNet(Classifier):
@@ -164,21 +164,26 @@ class TwoLayerNet(Classifier):
 
 
 class MLP(Classifier):
-    """Any depth: [affine - (batchnorm) - ReLU - (dropout)] x len(hidden), then affine."""
+    """Any depth: [affine - (batchnorm) - ReLU - (dropout)] x len(hidden), then affine.
+
+    ``bias=False`` leaves every affine layer without a bias; with batchnorm the
+    hidden affines never have one (batchnorm's shift takes its place).
+    """
 
     def __init__(self, d_in: int, hidden: list[int] | tuple[int, ...], num_classes: int, *, batchnorm: bool = False,
-                 dropout: float = 0.0, seed: int = 0, init: str | float = "he", dtype=np.float64, **kw):
+                 dropout: float = 0.0, seed: int = 0, init: str | float = "he", bias: bool = True, dtype=np.float64,
+                 **kw):
         rng = np.random.default_rng(seed)
         layers: list[Module] = []
         for i, h in enumerate(hidden):
-            layers.append(Linear(d_in, h, rng=rng, init=init, bias=not batchnorm, dtype=dtype))
+            layers.append(Linear(d_in, h, rng=rng, init=init, bias=bias and not batchnorm, dtype=dtype))
             if batchnorm:
                 layers.append(BatchNorm1d(h, dtype=dtype))
             layers.append(ReLU())
             if dropout:
                 layers.append(Dropout(dropout, seed=seed + 1 + i))
             d_in = h
-        layers.append(Linear(d_in, num_classes, rng=rng, init=init, dtype=dtype))
+        layers.append(Linear(d_in, num_classes, rng=rng, init=init, bias=bias, dtype=dtype))
         super().__init__(Sequential(*layers), **kw)
 
 
@@ -191,16 +196,19 @@ class CNN(Classifier):
     in_shape : (C, H, W) of one input image
     channels : filters of each conv block, e.g. (32, 64)
     fc : widths of the hidden fully connected layers, e.g. (128,)
+    bias : False leaves every conv and affine layer without a bias (convs
+        before batchnorm never have one)
     """
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, channels=(32, 64), fc=(128,),
                  kernel: int = 3, batchnorm: bool = True, dropout: float = 0.0, seed: int = 0,
-                 init: str | float = "he", dtype=np.float32, **kw):
+                 init: str | float = "he", bias: bool = True, dtype=np.float32, **kw):
         rng = np.random.default_rng(seed)
         c, h, w = in_shape
         layers: list[Module] = []
         for f in channels:
-            layers.append(Conv2d(c, f, kernel, padding=kernel // 2, bias=not batchnorm, rng=rng, init=init, dtype=dtype))
+            layers.append(Conv2d(c, f, kernel, padding=kernel // 2, bias=bias and not batchnorm, rng=rng, init=init,
+                                 dtype=dtype))
             if batchnorm:
                 layers.append(BatchNorm2d(f, dtype=dtype))
             layers += [ReLU(), MaxPool2d(2)]
@@ -212,9 +220,9 @@ class CNN(Classifier):
         for i, width in enumerate(fc):
             if dropout:
                 layers.append(Dropout(dropout, seed=seed + 100 + i))
-            layers += [Linear(d, width, rng=rng, init=init, dtype=dtype), ReLU()]
+            layers += [Linear(d, width, rng=rng, init=init, bias=bias, dtype=dtype), ReLU()]
             d = width
         if dropout:
             layers.append(Dropout(dropout, seed=seed + 200))
-        layers.append(Linear(d, num_classes, rng=rng, init=init, dtype=dtype))
+        layers.append(Linear(d, num_classes, rng=rng, init=init, bias=bias, dtype=dtype))
         super().__init__(Sequential(*layers), **kw)
