@@ -201,6 +201,7 @@ def add_linear_args(p: argparse.ArgumentParser) -> None:
                         "0.3-0.5 helps linear models on Fashion-MNIST)")
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point precision")
     g.add_argument("--out", default="runs", metavar="DIR", help="parent directory of the run directory")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def cmd_linear_train(args: argparse.Namespace) -> int:
@@ -210,7 +211,7 @@ def cmd_linear_train(args: argparse.Namespace) -> int:
                      batch_size=args.batch_size, sampling=args.sampling, bias=args.bias, val=args.val,
                      seed=args.seed, normalize=args.normalize, dtype=args.dtype, gamma=args.gamma,
                      lr_decay=args.lr_decay, averaging=args.averaging, out_root=args.out,
-                     data_options=_data_options(args))
+                     data_options=_data_options(args), progress=args.progress)
     val = "" if r["val_accuracy"] is None else f"   val accuracy {r['val_accuracy']:.4f}"
     text = (f"{r['loss']} on {r['dataset']} ({r['train_size']} train), fit in {r['fit_seconds']:.1f} s\n"
             f"train accuracy {r['train_accuracy']:.4f}{val}\n"
@@ -241,7 +242,7 @@ def cmd_linear_sweep(args: argparse.Namespace) -> int:
         configs = grid(lrs, regs)
     r = sweep_linear(dataset_name(args), args.loss, configs=configs, num_iters=args.iters, batch_size=args.batch_size,
                      sampling=args.sampling, val=args.val, seed=args.seed, normalize=args.normalize, dtype=args.dtype,
-                     gamma=args.gamma, out_root=args.out, data_options=_data_options(args))
+                     gamma=args.gamma, out_root=args.out, data_options=_data_options(args), progress=args.progress)
     text = (f"{r['configs']} {r['loss']} configs on {r['dataset']} in {r['sweep_seconds']:.1f} s "
             f"({r['diverged']} diverged)\n"
             f"best lr {r['best_lr']:.3g}, reg {r['best_reg']:.3g}: train {r['best_train_accuracy']:.4f}, "
