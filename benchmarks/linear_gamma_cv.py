@@ -23,16 +23,12 @@ import time
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from imgclass.data import Preprocessor, load, make_split
-from imgclass.linear.estimators import LinearSVM, SoftmaxClassifier
+from linear_fashion import RECIPES  # benchmarks/ is on sys.path when this file is run as a script
 
-COMMON = dict(sampling="epochs", averaging=0.5, dtype="float32")
-MODELS = {  # name: (estimator, hyperparameters at gamma = 1, at gamma < 1), as in linear_fashion.py
-    "svm": (LinearSVM, dict(learning_rate=2e-2, reg=3e-5, num_iters=6000, batch_size=100),
-            dict(learning_rate=2e-2, reg=1e-3, num_iters=6000, batch_size=100)),
-    "softmax": (SoftmaxClassifier, dict(learning_rate=0.2, reg=1e-4, num_iters=3000, batch_size=200),
-                dict(learning_rate=0.2, reg=1e-3, num_iters=3000, batch_size=200)),
-}
+from imgclass.data import Preprocessor, load, make_split
+
+# name: (estimator, hyperparameters at gamma = 1, at gamma < 1): the recipes of linear_fashion.py
+MODELS = {name: (RECIPES[name][0], RECIPES[name][2], RECIPES[f"{name}_gamma"][2]) for name in ("svm", "softmax")}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -50,7 +46,7 @@ def cv_accuracy(cls, params: dict, x: np.ndarray, y: np.ndarray, gamma: float, f
     scores = []
     for k, (fit_idx, score_idx) in enumerate(folds):
         pre = Preprocessor(normalize="pixel", flatten=True, dtype="float32", gamma=gamma).fit(x[fit_idx])
-        est = cls(random_state=seed + k, **COMMON, **params).fit(pre.transform(x[fit_idx]), y[fit_idx])
+        est = cls(random_state=seed + k, dtype="float32", **params).fit(pre.transform(x[fit_idx]), y[fit_idx])
         scores.append(float(est.score(pre.transform(x[score_idx]), y[score_idx])))
     return scores
 

@@ -182,6 +182,18 @@ def _val(text: str) -> float | int:
     return float(text) if "." in text or "e" in text.lower() else int(text)
 
 
+def add_split_args(p, seed_help: str) -> None:
+    """--val, --seed, --normalize and --gamma: the split and features of 'linear' and 'study baselines'."""
+    p.add_argument("--val", type=_val, default=0.1, metavar="V",
+                   help="validation split of the training data: a fraction (0.1) or a count (5000)")
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    p.add_argument("--normalize", choices=("pixel", "channel", "none"), default="pixel",
+                   help="standardize with the training set's per-pixel or per-channel mean/std")
+    p.add_argument("--gamma", type=float, default=1.0,
+                   help="raise the [0, 1] pixel intensities to this power before normalizing (1 = unchanged; "
+                        "0.3-0.5 helps linear models on Fashion-MNIST)")
+
+
 def add_linear_args(p: argparse.ArgumentParser) -> None:
     """Flags shared by 'linear train' and 'linear sweep'."""
     p.add_argument("--loss", choices=("svm", "softmax"), default="softmax",
@@ -191,14 +203,7 @@ def add_linear_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=200, help="minibatch size")
     g.add_argument("--sampling", choices=("replacement", "epochs"), default="replacement",
                    help="minibatches drawn with replacement (course assignments) or shuffled epochs")
-    g.add_argument("--val", type=_val, default=0.1, metavar="V",
-                   help="validation split of the training data: a fraction (0.1) or a count (5000)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the validation split, initialization and minibatches")
-    g.add_argument("--normalize", choices=("pixel", "channel", "none"), default="pixel",
-                   help="standardize with the training set's per-pixel or per-channel mean/std")
-    g.add_argument("--gamma", type=float, default=1.0,
-                   help="raise the [0, 1] pixel intensities to this power before normalizing (1 = unchanged; "
-                        "0.3-0.5 helps linear models on Fashion-MNIST)")
+    add_split_args(g, seed_help="seed of the validation split, initialization and minibatches")
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point precision")
     g.add_argument("--out", default="runs", metavar="DIR", help="parent directory of the run directory")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")

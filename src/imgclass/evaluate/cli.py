@@ -81,7 +81,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub, command) -> None:
-    from imgclass.cli import _Formatter, _val, add_data_args
+    from imgclass.cli import _Formatter, add_data_args, add_split_args
     from imgclass.train.cli import add_train_args
 
     p = command(sub, "evaluate", cmd_evaluate,
@@ -127,13 +127,7 @@ def add_commands(sub, command) -> None:
                 "scikit-learn's LogisticRegression and LinearSVC next to imgclass's SoftmaxClassifier and LinearSVM "
                 "on the split 'imgclass linear' uses: accuracy and fit time in one table")
     add_data_args(p, flag_default="digits")
-    p.add_argument("--val", type=_val, default=0.1, metavar="V",
-                   help="validation split of the training data: a fraction (0.1) or a count (5000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the subset and the SGD minibatches")
-    p.add_argument("--normalize", choices=("pixel", "channel", "none"), default="pixel",
-                   help="standardize with the training set's per-pixel or per-channel mean/std")
-    p.add_argument("--gamma", type=float, default=1.0,
-                   help="raise the [0, 1] pixel intensities to this power before normalizing (1 = unchanged)")
+    add_split_args(p, seed_help="seed of the split, the subset and the SGD minibatches")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="fit on N training images (a seeded random subset) to keep it fast [all]")
     p.add_argument("--C", dest="C", type=float, default=1.0, help="scikit-learn: inverse regularization strength")
