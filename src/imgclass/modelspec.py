@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from imgclass.errors import ImgclassError
+from imgclass.nn.models import CNN, MLP, LinearClassifier
 
 KINDS = ("linear", "mlp", "cnn", "resnet")
 
@@ -260,8 +261,6 @@ def build_numpy(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
     imgclass.nn.models.Classifier
         A :class:`LinearClassifier`, :class:`MLP` or :class:`CNN`.
     """
-    from imgclass.nn.models import CNN, MLP, LinearClassifier  # numpy engine only when asked for
-
     if not isinstance(spec, ModelSpec):
         raise ImgclassError(f"expected a ModelSpec, got {type(spec).__name__}")
     if spec.kind == "resnet":
@@ -281,3 +280,18 @@ def build_numpy(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
         model = CNN(in_shape, num_classes, channels=spec.channels, fc=spec.fc, kernel=spec.kernel,
                     batchnorm=spec.batchnorm, dropout=spec.dropout, **kw)
     return model
+
+
+def spec_text(model) -> str:
+    """A model description (ModelSpec, dict, preset name or text) as its short text form, for display.
+
+    What cannot be parsed is shown as it is (a report shows what it can).
+    """
+    try:
+        if isinstance(model, ModelSpec):
+            return model.to_text()
+        if isinstance(model, dict):
+            return ModelSpec.from_dict(model).to_text()
+        return ModelSpec.parse(str(model)).to_text()
+    except ImgclassError:
+        return str(model)

@@ -11,7 +11,7 @@ import pytest
 from imgclass.autograd import GRAPHS
 from imgclass.autograd import cli as autograd_cli
 from imgclass.autograd import draw
-from imgclass.cli import PLUGIN_MODULES, main
+from imgclass.cli import COMMAND_MODULES, main
 
 
 def run(capsys, *argv):
@@ -25,7 +25,7 @@ def last_json(out: str) -> dict:
 
 
 def test_registered_and_names_in_sync():
-    assert "imgclass.autograd.cli" in PLUGIN_MODULES
+    assert autograd_cli in COMMAND_MODULES
     assert autograd_cli._GRAPH_NAMES == tuple(GRAPHS)
 
 

@@ -43,20 +43,23 @@ def seeds_run(tmp_path_factory) -> Path:
 
 
 def linear_run(tmp_path_factory) -> Path:
+    from imgclass.linear.config import LinearConfig
     from imgclass.linear.run import train_linear
 
     return _cached(tmp_path_factory, "linear-run",
-                   lambda d: train_linear("digits", "softmax", learning_rate=0.05, num_iters=150, out_root=d,
-                                          progress=False)["run_dir"])
+                   lambda d: train_linear(LinearConfig(dataset="digits", loss="softmax", lr=0.05, iters=150),
+                                          out_root=d, progress=False)["run_dir"])
 
 
 def linear_sweep_run(tmp_path_factory) -> Path:
+    from imgclass.linear.config import LinearSweepConfig
     from imgclass.linear.run import sweep_linear
-    from imgclass.linear.sweep import grid
+    from imgclass.linear.search import grid
 
     return _cached(tmp_path_factory, "linear-sweep",
-                   lambda d: sweep_linear("digits", "svm", configs=grid([1e-3, 1e-2, 1e-1], [0.0, 1e-3]),
-                                          num_iters=60, out_root=d, progress=False)["run_dir"])
+                   lambda d: sweep_linear(LinearSweepConfig(dataset="digits", loss="svm", iters=60,
+                                                            configs=grid([1e-3, 1e-2, 1e-1], [0.0, 1e-3])),
+                                          out_root=d, progress=False)["run_dir"])
 
 
 def optuna_sweep_dir(tmp_path_factory) -> Path:

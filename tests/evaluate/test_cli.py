@@ -49,12 +49,12 @@ def test_compare_command_prints_a_table_and_writes_html(tmp_path_factory, tmp_pa
 
 def test_study_train_fraction_command(tmp_path, capsys):
     cfg = tiny_config()
-    assert main(["study", "train-fraction", "--engine", "numpy", "--model", cfg.model, "--epochs", "1",
+    assert main(["study", "train-fraction", "--engine", "numpy", "--model", str(cfg.model), "--epochs", "1",
                  "--fractions", "0.5,1", "--threads", "1", "--out", str(tmp_path), "--no-progress", "--json"]) == 0
     out = capsys.readouterr().out
     s = last_json(out)
-    assert s["fractions"] == [0.5, 1.0] and len(s["runs"]) == 2 and "100%" in out
-    assert s["config"]["epochs"] == 1 and s["config"]["engine"] == "numpy"
+    assert s["fractions"] == [0.5, 1.0] and len(s["rows"]) == 2 and "100%" in out
+    assert s["hyperparameters"]["epochs"] == 1 and s["engine"] == "numpy"
 
 
 @pytest.mark.parametrize("flags", [["--seeds", "2"], ["--train-fraction", "0.5"], ["--resume", "x"]])
@@ -69,7 +69,7 @@ def test_study_baselines_command(tmp_path, capsys):
                  "--gamma", "0.5", "--out", str(tmp_path), "--json"]) == 0
     out = capsys.readouterr().out
     s = last_json(out)
-    assert s["settings"]["gamma"] == 0.5
+    assert s["hyperparameters"]["gamma"] == 0.5
     assert len(s["rows"]) == 4 and "LogisticRegression (lbfgs)" in out and "fit s" in out
 
 

@@ -31,9 +31,9 @@ def test_every_kind_of_run_becomes_one_row(tmp_path_factory):
             linear_sweep_run(tmp_path_factory), optuna_sweep_dir(tmp_path_factory)]
     c = compare_runs(dirs)
     rows = c["runs"]
-    assert [r["kind"] for r in rows] == ["train", "seeds", "linear", "linear-sweep", "optuna-sweep"]
-    seeds = json.loads((dirs[1] / "seeds.json").read_text())
-    assert rows[1]["test_accuracy"] == seeds["test_accuracy_mean"]
+    assert [r["kind"] for r in rows] == ["train", "seeds", "linear", "linear-sweep", "sweep"]
+    seeds = json.loads((dirs[1] / "results.json").read_text())
+    assert rows[1]["test_accuracy"] == seeds["test_accuracy"]
     assert rows[1]["test_accuracy_std"] == seeds["test_accuracy_std"]
     assert rows[4]["test_accuracy"] == 0.91 and rows[4]["val_accuracy"] == 0.93  # the best trial's
     assert rows[4]["parameters"]["width"] == 16
@@ -47,7 +47,7 @@ def test_every_kind_of_run_becomes_one_row(tmp_path_factory):
 
 
 def test_studies_and_empty_lists_are_refused(tmp_path):
-    (tmp_path / "study.json").write_text(json.dumps({"kind": "baselines-study"}))
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "study", "study": "baselines"}))
     with pytest.raises(ImgclassError, match="imgclass report"):
         compare_runs([tmp_path])
     with pytest.raises(ImgclassError, match="at least one"):

@@ -7,7 +7,8 @@ import pytest
 
 from imgclass.errors import ImgclassError
 from imgclass.evaluate.html import kv_table, table
-from imgclass.evaluate.report import build_report, run_kind, write_report
+from imgclass.evaluate.report import build_report, write_report
+from imgclass.runs import Run
 from tests.evaluate import (copy_run, linear_run, linear_sweep_run, optuna_sweep_dir, seeds_run,
                             self_contained_images, train_run)
 
@@ -15,7 +16,7 @@ from tests.evaluate import (copy_run, linear_run, linear_sweep_run, optuna_sweep
 def test_train_run_report_has_configuration_curves_metrics_confusion_and_mistakes(tmp_path_factory):
     run = train_run(tmp_path_factory)
     path = write_report(run)
-    assert path == run / "report.html"
+    assert path == run / "report.html" and Run.open(run).kind == "train"
     text = path.read_text()
     images = self_contained_images(text)
     assert len(images) == 4  # curves, per-class, confusion, mistakes: each embedded once
@@ -46,13 +47,14 @@ def test_text_from_the_run_directory_is_escaped(tmp_path_factory, tmp_path):
 
 def test_seeds_report_shows_the_spread_and_each_seeds_figures(tmp_path_factory):
     parent = seeds_run(tmp_path_factory)
-    s = json.loads((parent / "seeds.json").read_text())
+    s = json.loads((parent / "results.json").read_text())
     text = build_report(parent)
+    assert Run.open(parent).kind == "seeds"
     images = self_contained_images(text)
     assert len(images) == 1 + 2 * len(s["seeds"])  # spread plot + curves and confusion per seed
     assert (parent / "plots" / "seeds.png").is_file()
     assert "Spread across seeds" in text and "Per-class test accuracy across seeds" in text
-    assert f"{s['test_accuracy_mean']:.4g}" in text and f"{s['test_accuracy_std']:.4g}" in text
+    assert f"{s['test_accuracy']:.4g}" in text and f"{s['test_accuracy_std']:.4g}" in text
     for acc in s["test_accuracies"]:
         assert f"{acc:.4g}" in text
 
@@ -60,16 +62,17 @@ def test_seeds_report_shows_the_spread_and_each_seeds_figures(tmp_path_factory):
 def test_linear_run_report(tmp_path_factory):
     run = linear_run(tmp_path_factory)
     text = build_report(run)
-    assert run_kind(run) == "linear"
-    assert len(self_contained_images(text)) == 2  # loss and templates
+    assert Run.open(run).kind == "linear"
+    assert len(self_contained_images(text)) == 5  # loss, templates, and the test split's per-class, confusion, mistakes
     assert "linear softmax on digits" in text and "learned weights per class" in text
+    assert "The test split was used once" in text
 
 
 def test_linear_sweep_report_has_scatter_plots_and_the_results_table(tmp_path_factory):
     run = linear_sweep_run(tmp_path_factory)
     sweep = json.loads((run / "sweep.json").read_text())
     text = build_report(run)
-    assert run_kind(run) == "linear-sweep"
+    assert Run.open(run).kind == "linear-sweep"
     images = self_contained_images(text)
     assert (run / "plots" / "sweep_val_acc.png").read_bytes() in images
     assert (run / "plots" / "sweep_train_acc.png").read_bytes() in images
@@ -81,8 +84,8 @@ def test_linear_sweep_report_has_scatter_plots_and_the_results_table(tmp_path_fa
 
 def test_optuna_sweep_report_sorts_trials_by_value_and_embeds_every_plot(tmp_path_factory):
     d = optuna_sweep_dir(tmp_path_factory)
-    assert run_kind(d) == "optuna-sweep"
     text = build_report(d)
+    assert Run.open(d).kind == "sweep"  # a sweep.json of an older sweep directory (no config.json) is recognised
     images = self_contained_images(text)
     for png in (d / "plots").glob("*.png"):
         assert png.read_bytes() in images
@@ -107,7 +110,7 @@ def test_minimizing_sweeps_sort_ascending(tmp_path_factory, tmp_path):
 def test_not_a_run_directory_and_bad_json_are_clear_errors(tmp_path):
     with pytest.raises(ImgclassError, match="not a run directory"):
         build_report(tmp_path)
-    with pytest.raises(ImgclassError, match="no such directory"):
+    with pytest.raises(ImgclassError, match="no such run directory"):
         build_report(tmp_path / "missing")
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ImgclassError, match="not valid JSON"):

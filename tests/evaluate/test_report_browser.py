@@ -172,8 +172,8 @@ def test_the_checker_catches_broken_images_console_errors_and_requests(tmp_path)
 @pytest.mark.parametrize(("make", "figures"), [
     (train_run, 4),  # curves, per-class, confusion, mistakes
     (seeds_run, 5),  # spread + (curves, confusion) per seed
-    (linear_run, 2),  # loss, templates
-    (linear_sweep_run, 4),  # two scatter plots, loss, templates
+    (linear_run, 5),  # loss, templates, and the test split's per-class, confusion, mistakes
+    (linear_sweep_run, 7),  # two scatter plots, loss, templates, per-class, confusion, mistakes
     (optuna_sweep_dir, 5),  # three sweep plots + the best trial's curves and confusion
 ], ids=["train", "seeds", "linear", "linear-sweep", "optuna-sweep"])
 def test_report_loads_cleanly_in_chromium(make, figures, tmp_path_factory, tmp_path):

@@ -8,8 +8,12 @@ from sklearn.metrics import accuracy_score
 
 from imgclass.errors import ImgclassError
 from imgclass.evaluate.run import evaluate_run
-from imgclass.evaluate.run import test_log as uses_of_test_split  # a test_* name would be collected
-from tests.evaluate import copy_run, train_run
+from imgclass.runs import Run
+from tests.evaluate import copy_run, linear_run, train_run
+
+
+def uses_of_test_split(run) -> list[dict]:
+    return Run.open(run).test_log()
 
 
 def test_accuracy_equals_sklearns_on_the_stored_scores(tmp_path_factory):
@@ -41,6 +45,16 @@ def test_stored_scores_of_another_split_are_refused(tmp_path_factory, tmp_path):
     np.savez(run / "test_scores.npz", scores=scores[:-1], y=y[:-1])
     with pytest.raises(ImgclassError, match="use --again"):
         evaluate_run(run)
+
+
+def test_a_linear_run_is_evaluated_from_its_stored_scores_too(tmp_path_factory, tmp_path):
+    run = copy_run(linear_run(tmp_path_factory), tmp_path / "run")
+    assert [e["by"] for e in uses_of_test_split(run)] == ["linear"]
+    m = evaluate_run(run)
+    assert m["accuracy"] == json.loads((run / "results.json").read_text())["test_accuracy"]
+    assert m["test_uses"] == 1 and len(m["per_class"]) == 10
+    again = evaluate_run(run, again=True)  # the saved model scores the test split the same way
+    assert again["accuracy"] == m["accuracy"] and again["test_uses"] == 2
 
 
 def test_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path):

@@ -18,8 +18,10 @@ def test_linear_train_cli_writes_a_complete_run(tmp_path, capsys):
                  "--out", str(tmp_path), "--json"]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     run = Path(r["run_dir"])
-    assert r["test_accuracy"] >= 0.9 and r["test_set_used"] is True
-    for name in ("config.json", "results.json", "model.npz", "preprocessor.npz", "plots/loss.png", "plots/templates.png"):
+    assert r["test_accuracy"] >= 0.9 and r["kind"] == "linear"
+    assert [e["by"] for e in json.loads((run / "test_log.json").read_text())] == ["linear"]  # the test split, once
+    for name in ("config.json", "data.json", "results.json", "model.npz", "preprocessor.npz", "plots/loss.png",
+                 "plots/templates.png", "plots/confusion.png"):
         assert (run / name).is_file(), name
     with Image.open(run / "plots/templates.png") as img:
         assert img.format == "PNG"
@@ -38,7 +40,7 @@ def test_linear_train_svm_bias_trick(tmp_path, capsys):
 
 def test_linear_train_bad_lr_is_a_clear_error(tmp_path, capsys):
     assert main(["linear", "train", "digits", "--lr", "-1", "--out", str(tmp_path)]) == 1
-    assert "learning_rate must be > 0" in capsys.readouterr().err
+    assert "lr must be a finite number > 0" in capsys.readouterr().err
 
 
 def test_linear_sweep_cli_grid_and_random(tmp_path, capsys):
@@ -46,11 +48,12 @@ def test_linear_sweep_cli_grid_and_random(tmp_path, capsys):
                  "--iters", "200", "--out", str(tmp_path), "--json"]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     run = Path(r["run_dir"])
-    assert r["configs"] == 6 and r["test_set_used"] and r["best_lr"] in (1e-4, 1e-3, 1e-2)
+    assert r["configs"] == 6 and r["kind"] == "linear-sweep" and r["lr"] in (1e-4, 1e-3, 1e-2)
+    assert r["tuned"] == ["lr", "reg"] and r["hyperparameters"]["lr"] == r["lr"]
     sweep = json.loads((run / "sweep.json").read_text())
     assert len(sweep["records"]) == 6 and all({"lr", "reg", "train_acc", "val_acc"} <= set(x) for x in sweep["records"])
-    assert max(x["val_acc"] for x in sweep["records"]) == sweep["best"]["val_acc"] == r["best_val_accuracy"] or \
-        round(max(x["val_acc"] for x in sweep["records"]), 4) == r["best_val_accuracy"]
+    assert round(max(x["val_acc"] for x in sweep["records"]), 4) == round(sweep["best"]["val_acc"], 4) == \
+        r["val_accuracy"]
     for name in ("model.npz", "preprocessor.npz", "best_weights.npz", "plots/sweep_train_acc.png",
                  "plots/sweep_val_acc.png", "plots/templates.png"):
         assert (run / name).is_file(), name
@@ -89,7 +92,7 @@ def test_linear_train_gamma_averaging_and_decay_reach_the_run(tmp_path, capsys):
     run = Path(r["run_dir"])
     config = json.loads((run / "config.json").read_text())
     assert config["gamma"] == 0.5
-    assert config["params"]["averaging"] == 0.5 and config["params"]["lr_decay"] == 0.9
+    assert config["kind"] == "linear" and config["averaging"] == 0.5 and config["lr_decay"] == 0.9
     pre = Preprocessor.load(run / "preprocessor.npz")
     assert pre.gamma == 0.5
     from imgclass.linear.estimators import LinearSVM

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from imgclass.cli import get_parser, main
+from imgclass.linear.config import LinearConfig
 from imgclass.linear.run import train_linear
 
 
@@ -45,7 +46,7 @@ def test_every_file_failing_exits_1(tmp_path, capsys):
 
 
 def test_predict_with_a_linear_run_and_a_folder(tmp_path, capsys):
-    run = train_linear("digits", "softmax", learning_rate=0.1, reg=1e-4, num_iters=100, out_root=tmp_path / "runs",
+    run = train_linear(LinearConfig(loss="softmax", lr=0.1, reg=1e-4, iters=100), out_root=tmp_path / "runs",
                        progress=False)["run_dir"]
     folder = tmp_path / "imgs"
     folder.mkdir()

@@ -17,8 +17,8 @@ def test_sweep_prints_a_table_sorted_by_val_accuracy_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     r = last_json(out)
-    assert r["kind"] == "optuna-sweep" and r["counts"] == {"COMPLETE": 3}
-    assert set(r["space"]) == {"lr", "model.hidden"} and r["config"]["model"] == "mlp:16"
+    assert r["kind"] == "sweep" and r["counts"] == {"COMPLETE": 3}
+    assert set(r["space"]) == {"lr", "model.hidden"} and r["config"]["model"]["hidden"] == [16]
     lines = out.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("rank"))
     assert lines[head].split() == ["rank", "trial", "state", "val", "acc", "lr", "model.hidden", "note"]

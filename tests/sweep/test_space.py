@@ -93,9 +93,9 @@ def test_an_empty_space_is_an_error_and_the_default_is_lr_and_weight_decay_aroun
 def test_apply_sets_training_fields_and_model_fields():
     cfg = apply(tiny_config(), {"lr": 0.01, "batch_size": 32, "model.hidden": 64, "model.dropout": 0.25})
     assert cfg.lr == 0.01 and cfg.batch_size == 32
-    assert cfg.model["kind"] == "mlp" and cfg.model["hidden"] == [64] and cfg.model["dropout"] == 0.25
+    assert cfg.model.kind == "mlp" and cfg.model.hidden == (64,) and cfg.model.dropout == 0.25
     two_layers = apply(tiny_config(), {"model.hidden": "128,64"})
-    assert two_layers.model["hidden"] == [128, 64]
+    assert two_layers.model.hidden == (128, 64)
 
 
 def test_suggest_gives_the_trial_s_values_and_grid_points_stay_in_range():

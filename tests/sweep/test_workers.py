@@ -46,7 +46,7 @@ def test_two_workers_share_one_postgresql_study_and_every_trial_finishes_exactly
     for t in complete:
         dirs = sorted(tmp_path.glob(f"worker*/*-sweep-shared/trials/trial-{t.number}"))
         assert dirs == [Path(t.user_attrs["run_dir"])]
-        assert json.loads((dirs[0] / "results.json").read_text())["best_val_accuracy"] == t.value
+        assert json.loads((dirs[0] / "results.json").read_text())["val_accuracy"] == t.value
 
     # one worker ends the sweep: it tests the best once and writes sweep.json
     (finisher,) = [r for r in results if r["finished_by_me"]]

@@ -56,7 +56,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, case):
     for a, b in zip(rows_r, rows_s):
         a.pop("seconds"), b.pop("seconds")
         assert a == b
-    for key in ("test_accuracy", "test_loss", "best_val_accuracy", "best_step", "final_train_loss"):
+    for key in ("test_accuracy", "test_loss", "val_accuracy", "best_step", "train_loss"):
         assert resumed[key] == straight[key], key
     name = "model.npz" if case == "numpy" else "model.pt"
     if case == "numpy":

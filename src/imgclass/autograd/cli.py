@@ -1,7 +1,7 @@
 """``imgclass graph``: evaluate a classic computational graph, staged and by autograd, and draw it.
 
-Plugged into :mod:`imgclass.cli` through ``PLUGIN_MODULES``. Importing this
-module imports nothing beyond the standard library; the library code loads
+Added by :mod:`imgclass.cli`. Importing this module imports nothing beyond the
+standard library (a test checks it); the library code, and ``emit`` with it, load
 when the command runs.
 """
 
@@ -45,7 +45,7 @@ def _table(graph, rows: list[dict]) -> str:
 def cmd_graph(args: argparse.Namespace) -> int:
     from imgclass.autograd.draw import render_png, to_dot
     from imgclass.autograd.graphs import compare, get_graph
-    from imgclass.cli import emit
+    from imgclass.cliargs import emit
 
     graph = get_graph(args.graph)
     points = [tuple(p) for p in args.at] if args.at else list(graph.points)

@@ -76,15 +76,6 @@ def download_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     return Path(data_dir).expanduser() if data_dir is not None else cache_dir() / name
 
 
-def md5_file(path: str | os.PathLike) -> str:
-    """Hex md5 digest of a file, read in chunks."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download_file(
     urls: str | list[str],
     dest: str | os.PathLike,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from imgclass.deep.convert import numpy_to_torch
 from imgclass.errors import ImgclassError
 from imgclass.modelspec import ModelSpec, build_numpy
 from imgclass.nn import layers as L
@@ -51,8 +52,6 @@ def build_torch(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
                 raise ImgclassError(f"a resnet needs images (C, H, W), got input shape {tuple(in_shape)}")
             return ResNet(in_shape[0], num_classes, blocks=spec.blocks, widths=spec.widths, dropout=spec.dropout,
                           seed=seed)
-        from imgclass.deep.convert import numpy_to_torch
-
         classifier = build_numpy(spec, in_shape, num_classes, seed=seed, dtype=np.float32)
         module = torch_twin(classifier.net)
         numpy_to_torch(classifier, module)

@@ -13,77 +13,29 @@ import json
 from pathlib import Path
 
 from imgclass.errors import ImgclassError
-from imgclass.evaluate.report import model_text, read_json, resolve, run_kind
+from imgclass.evaluate.html import page, section, table
+from imgclass.fileio import atomic_write
+from imgclass.runs import Run
 
-#: TrainConfig fields that do not change what is learned (or are shown in their own column).
-_NOT_HYPER = ("dataset", "data_options", "engine", "model", "name", "device", "threads", "channels_last", "amp")
 COLUMNS = ("run", "kind", "model", "engine", "dataset", "weights", "parameters", "test_accuracy", "val_accuracy",
            "train_seconds")
 
 
-def _train_row(run: Path, cfg: dict, res: dict) -> dict:
-    return {"model": model_text(cfg.get("model")), "engine": cfg.get("engine"), "dataset": cfg.get("dataset"),
-            "weights": res.get("parameters"), "hyper": {k: v for k, v in cfg.items() if k not in _NOT_HYPER},
-            "test_accuracy": res.get("test_accuracy"), "val_accuracy": res.get("best_val_accuracy"),
-            "train_seconds": res.get("train_seconds")}
-
-
 def summarize_run(run_dir: str | Path) -> dict:
-    """One row of the comparison for any run directory (train, seeds, linear, linear sweep, optuna sweep)."""
-    run = Path(run_dir)
-    kind = run_kind(run)
-    row = {"run": run.resolve().name, "path": str(run), "kind": kind}
-    if kind == "train":
-        cfg, res = read_json(run / "config.json", required=True), read_json(run / "results.json") or {}
-        row.update(_train_row(run, cfg, res))
-    elif kind == "seeds":
-        s = read_json(run / "seeds.json", required=True)
-        first = resolve(run, (s.get("runs") or [None])[0])
-        res = (read_json(first / "results.json") or {}) if first else {}
-        row.update(_train_row(run, s.get("config", {}), res))
-        seeds = s.get("seeds", [])
-        row["hyper"]["seed"] = f"{min(seeds)}..{max(seeds)} ({len(seeds)} seeds)" if seeds else None
-        row.update(test_accuracy=s.get("test_accuracy_mean"), test_accuracy_std=s.get("test_accuracy_std"),
-                   val_accuracy=None, train_seconds=s.get("train_seconds_mean"))
-    elif kind in ("linear", "linear-sweep"):
-        cfg, res = read_json(run / "config.json", required=True), read_json(run / "results.json") or {}
-        common = {k: cfg.get(k) for k in ("loss", "normalize", "val", "seed")}
-        if kind == "linear":
-            p = cfg.get("params") or {}
-            hyper = {**common, "lr": p.get("learning_rate"), "reg": p.get("reg"), "iters": p.get("num_iters"),
-                     "batch_size": p.get("batch_size")}
-            acc = {"val_accuracy": res.get("val_accuracy"), "train_seconds": res.get("fit_seconds")}
-        else:
-            hyper = {**common, "lr": res.get("best_lr"), "reg": res.get("best_reg"), "iters": cfg.get("num_iters"),
-                     "batch_size": cfg.get("batch_size"), "configs": len(cfg.get("configs", []))}
-            acc = {"val_accuracy": res.get("best_val_accuracy"), "train_seconds": res.get("sweep_seconds")}
-        shape = cfg.get("image_shape") or []
-        weights = (len(cfg.get("classes", [])) * (_prod(shape) + 1)) if shape and cfg.get("classes") else None
-        row.update({"model": f"linear {cfg.get('loss')}" + (" (best of sweep)" if kind == "linear-sweep" else ""),
-                    "engine": "numpy (linear SGD)", "dataset": cfg.get("dataset"), "weights": weights,
-                    "hyper": hyper, "test_accuracy": res.get("test_accuracy"), **acc})
-    elif kind == "optuna-sweep":
-        sw = read_json(run / "sweep.json", required=True)
-        best = sw.get("best") or {}
-        best_run = resolve(run, best.get("run_dir"))
-        cfg = (read_json(best_run / "config.json") or {}) if best_run else {}
-        res = (read_json(best_run / "results.json") or {}) if best_run else {}
-        row.update(_train_row(run, cfg, res))
-        row["model"] = f"{row['model']} (best of {len(sw.get('trials', []))} trials)" if cfg else \
-            f"best of {len(sw.get('trials', []))} trials"
-        row["hyper"] = {**row["hyper"], **(best.get("params") or {})}
-        row["tuned"] = list(best.get("params") or {})  # what the sweep chose is always shown
-        row.update(test_accuracy=best.get("test_accuracy"), val_accuracy=best.get("value"))
-    else:
-        raise ImgclassError(f"{run} is a study ({kind}); compare its runs, or render it with 'imgclass report {run}'")
+    """One row of the comparison for any run directory but a study, from its results (the one schema)."""
+    run = Run.open(run_dir)
+    if run.kind == "study":
+        raise ImgclassError(f"{run.path} is a study; compare its runs, or render it with 'imgclass report {run.path}'")
+    res = run.results() or {}
+    row = {"run": run.name, "path": str(run.path), "kind": run.kind, "model": res.get("model") or "?",
+           "engine": res.get("engine"), "dataset": res.get("dataset"), "weights": res.get("parameters"),
+           "hyper": dict(res.get("hyperparameters") or {}), "test_accuracy": res.get("test_accuracy"),
+           "test_accuracy_std": res.get("test_accuracy_std"), "val_accuracy": res.get("val_accuracy"),
+           "train_seconds": res.get("train_seconds"), "tuned": list(res.get("tuned") or [])}
+    if not res:  # an unfinished run: its configuration is all there is
+        cfg = run.config()
+        row.update(model=str(cfg.get("model", "?")), dataset=cfg.get("dataset"), engine=cfg.get("engine"))
     return row
-
-
-def _prod(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
 
 
 def _same(values: list) -> bool:
@@ -142,8 +94,6 @@ def format_comparison(c: dict) -> str:
 
 def comparison_html(c: dict) -> str:
     """The comparison as a self-contained HTML page (see :mod:`imgclass.evaluate.html`)."""
-    from imgclass.evaluate.html import page, section, table
-
     header = ["run", "kind", "model", "engine", "dataset", "weights", "test acc", "val acc", "train s", *c["varying"]]
     rows = [[r["run"], r["kind"], r["model"], r["engine"], r["dataset"], r.get("weights"),
              _acc_text(r) if r.get("test_accuracy_std") is not None else r.get("test_accuracy"),
@@ -158,8 +108,6 @@ def comparison_html(c: dict) -> str:
 
 
 def write_comparison_html(c: dict, out: str | Path) -> Path:
-    from imgclass.fileio import atomic_write
-
     out = Path(out)
     with atomic_write(out, "w") as f:
         f.write(comparison_html(c))

@@ -2,7 +2,7 @@
 
 Every image is embedded as a base64 ``data:`` URI and the only style is the inline :data:`CSS`; :func:`page`
 wraps a body in a document whose Content-Security-Policy (:data:`CSP`) forbids any network request. Used by
-:mod:`imgclass.evaluate.report`, :mod:`imgclass.evaluate.studies` and :mod:`imgclass.evaluate.compare`.
+:mod:`imgclass.evaluate.pages`, :mod:`imgclass.evaluate.sections` and :mod:`imgclass.evaluate.compare`.
 """
 
 from __future__ import annotations
@@ -124,15 +124,3 @@ def page(title: str, subtitle: str, body: list[str]) -> str:
             '<meta name=viewport content="width=device-width, initial-scale=1">'
             f'<link rel=icon href="data:,"><title>{esc(title)}</title><style>{CSS}</style></head>\n<body>'
             f"<h1>{esc(title)}</h1><p class=sub>{esc(subtitle)}</p>\n" + "\n".join(body) + "\n</body></html>\n")
-
-
-def figure_png(fig) -> bytes:
-    """A matplotlib figure as PNG bytes (the figure is closed)."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()

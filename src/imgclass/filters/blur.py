@@ -26,7 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclass.data import load
+from imgclass.data.images import GRAY_MODES, open_image, to_array
 from imgclass.errors import ImgclassError
+from imgclass.fileio import save_figure
+from imgclass.filters.plots import blur_figure, blur_grid_figure
 from imgclass.nn.layers import Conv2d
 
 BORDERS = ("constant", "reflect")
@@ -133,7 +137,6 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 def _read_keep_gray(path: str | os.PathLike) -> np.ndarray:
     """One image file as uint8 (C, H, W): C = 1 for grayscale files, else 3 (RGB)."""
-    from imgclass.data.images import GRAY_MODES, open_image, to_array
 
     with open_image(path) as img:
         return to_array(img, None, 1 if img.mode in GRAY_MODES else 3, str(path))
@@ -149,8 +152,6 @@ def blur_image(path: str | os.PathLike, size: int, sigma: float, out: str | os.P
         JSON-ready summary: input, shape (C, H, W), size, sigma, border,
         kernel_sum, out, seconds.
     """
-    from imgclass.filters.plots import blur_figure
-    from imgclass.fileio import save_figure
 
     size, sigma = check_kernel_args(size, sigma)
     x = _read_keep_gray(path)  # (C, H, W) uint8
@@ -170,9 +171,6 @@ def blur_dataset(name: str, count: int, size: int, sigma: float, out: str | os.P
 
     ``data_options`` go to :func:`imgclass.data.load` (e.g. ``data_dir``, ``download``).
     """
-    from imgclass.data import load
-    from imgclass.filters.plots import blur_grid_figure
-    from imgclass.fileio import save_figure
 
     size, sigma = check_kernel_args(size, sigma)
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= 64:

@@ -1,4 +1,4 @@
-"""Subcommands ``imgclass blur`` and ``imgclass filters learn`` (a plugin of :mod:`imgclass.cli`).
+"""Subcommands ``imgclass blur`` and ``imgclass filters learn`` (added by :mod:`imgclass.cli`).
 
 Thin: parse, call one library function, print. The library is imported
 inside the handlers so that building the parser stays fast.
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 
+from imgclass.cliargs import emit
+from imgclass.errors import ImgclassError
+
 
 def cmd_blur(args: argparse.Namespace) -> int:
-    from imgclass.cli import emit
-    from imgclass.errors import ImgclassError
     from imgclass.filters.blur import blur_dataset, blur_image
 
     if (args.image is None) == (args.dataset is None):
@@ -34,7 +35,6 @@ def cmd_blur(args: argparse.Namespace) -> int:
 
 
 def cmd_filters_learn(args: argparse.Namespace) -> int:
-    from imgclass.cli import emit
     from imgclass.filters.learn import learn_filter_bank, load_weights, save_learning
 
     weights = load_weights(args.weights) if args.weights else None

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from imgclass.errors import ImgclassError
+from imgclass.fileio import atomic_write, save_figure
+from imgclass.filters.plots import filter_banks_figure, loss_figure
 from imgclass.nn.layers import Conv2d
 from imgclass.nn.optim import SGD, Adam
 
@@ -233,9 +235,6 @@ def learn_filter_bank(weights=None, *, n_images: int = 100, image_size: int = 16
 
 def save_learning(result: FilterLearning, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write ``loss.png``, ``filters.png`` and ``weights.npz`` (w_true, w_init, w_learned) into ``out_dir``."""
-    from imgclass.filters.plots import filter_banks_figure, loss_figure
-    from imgclass.fileio import atomic_write, save_figure
-
     out = Path(out_dir)
     r = result
     loss_title = (f"learning {r.w_true.shape[0]} filters {'x'.join(map(str, r.w_true.shape[1:]))} from their outputs "

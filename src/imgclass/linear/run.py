@@ -1,81 +1,86 @@
 """``imgclass linear``: train (or sweep) a linear classifier on a dataset and write a run directory.
 
-The run directory holds ``config.json``, ``results.json``, the model
-(``model.npz``), the preprocessing (``preprocessor.npz``, so predictions on
-new images are normalized exactly as training data was) and the plots. The
-test split is evaluated once, at the end, after any model selection on the
-validation split.
+The run directory (kind ``linear`` or ``linear-sweep``, see :mod:`imgclass.runs`) holds
+``config.json`` (the :class:`~imgclass.linear.config.LinearConfig` or
+:class:`~imgclass.linear.config.LinearSweepConfig`), ``data.json``, the model (``model.npz``),
+the preprocessing (``preprocessor.npz``, so predictions on new images are normalized exactly as
+training data was), ``results.json``, the test evaluation and the plots; a sweep adds its
+records (``sweep.json``, ``best_weights.npz``). The test split is evaluated once, at the end,
+after any model selection on the validation split.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from imgclass.data import Preprocessor, load, make_split
+from imgclass.data import Preprocessor
 from imgclass.errors import ImgclassError
-from imgclass.fileio import new_run_dir, write_json
+from imgclass.linear.config import LinearConfig, LinearSweepConfig
 from imgclass.linear.estimators import LinearSVM, SoftmaxClassifier
-from imgclass.linear.plots import save_linear_plots
+from imgclass.linear.plots import plot_sweep, save_linear_plots
+from imgclass.linear.sweep import sweep
+from imgclass.runs import Run, hyperparameters, rebuild_split, record_test, results
+from imgclass.runs.files import DATA, MODEL_NPZ, PREPROCESSOR, RESULTS, SWEEP, SWEEP_WEIGHTS
+from imgclass.runs.models import LinearScorer
 
 ESTIMATORS = {"svm": LinearSVM, "softmax": SoftmaxClassifier}
+ENGINE = "numpy (linear SGD)"
 
 
-def prepare(dataset: str, *, val: float | int = 0.1, seed: int = 0, normalize: str = "pixel",
-            dtype: str = "float32", gamma: float = 1.0, data_options: dict | None = None):
-    """Load, split and preprocess: returns (dataset, split, preprocessor, x_train, x_val, x_test), rows flattened.
+def prepare(cfg: LinearConfig | LinearSweepConfig, dtype: str | None = None):
+    """Split and preprocess: returns (split, preprocessor, x_train, x_val, x_test), rows flattened.
 
-    ``gamma`` raises the [0, 1] intensities to that power before normalization (see :class:`Preprocessor`).
+    ``cfg.gamma`` raises the [0, 1] intensities to that power before normalization (see :class:`Preprocessor`).
     """
-    ds = load(dataset, **(data_options or {}))
-    split = make_split(ds, val=val, seed=seed)
-    pre = Preprocessor(normalize=normalize, flatten=True, dtype=dtype, gamma=gamma).fit(split.x_train)
-    return ds, split, pre, pre.transform(split.x_train), pre.transform(split.x_val), pre.transform(split.x_test)
+    split = rebuild_split(cfg)
+    pre = Preprocessor(normalize=cfg.normalize, flatten=True, dtype=dtype or cfg.dtype, gamma=cfg.gamma)
+    pre.fit(split.x_train)
+    return split, pre, pre.transform(split.x_train), pre.transform(split.x_val), pre.transform(split.x_test)
 
 
-def train_linear(dataset: str, loss: str = "softmax", *, learning_rate: float = 1e-3, reg: float = 1e-5,
-                 num_iters: int = 1500, batch_size: int = 200, sampling: str = "replacement", bias: str = "vector",
-                 val: float | int = 0.1, seed: int = 0, normalize: str = "pixel", dtype: str = "float32",
-                 gamma: float = 1.0, lr_decay: float = 1.0, averaging: float | None = None,
-                 out_root: str | Path = "runs", data_options: dict | None = None, progress: bool = True) -> dict:
-    """Train one linear classifier; write its run directory; return the figures.
+def _run_name(prefix: str, cfg) -> str:
+    return f"{prefix}-{cfg.loss}-{cfg.dataset.replace(':', '_').replace('/', '_')}"
 
-    ``lr_decay`` and ``averaging`` are passed to the estimator (see :func:`imgclass.linear.sgd.sgd_fit`),
-    ``gamma`` to the preprocessing.
-    """
-    ds, split, pre, xtr, xval, xte = prepare(dataset, val=val, seed=seed, normalize=normalize, dtype=dtype,
-                                             gamma=gamma, data_options=data_options)
-    est = ESTIMATORS[loss](learning_rate=learning_rate, reg=reg, num_iters=num_iters, batch_size=batch_size,
-                           sampling=sampling, bias=bias, dtype=dtype, lr_decay=lr_decay, averaging=averaging,
-                           random_state=seed, verbose=progress)
+
+def _write_model(run: Run, est, pre: Preprocessor, split) -> None:
+    est.save(run.file(MODEL_NPZ))
+    pre.save(run.file(PREPROCESSOR))
+    run.write(DATA, {"dataset": split.name, "classes": split.classes, "image_shape": list(split.x_train.shape[1:]),
+                     "sizes": split.sizes()})
+
+
+def _test_once(run: Run, est, x_test: np.ndarray, split) -> dict:
+    """The one evaluation on the test split, recorded in the run (scores, log, metrics, plots)."""
+    scores = LinearScorer(est, split.num_classes).scores(x_test)
+    return record_test(run, scores, split.y_test, split.x_test, split.classes, by="linear")
+
+
+def train_linear(cfg: LinearConfig, *, out_root: str | Path = "runs", progress: bool = True) -> dict:
+    """Train one linear classifier; write its run directory; return its results (:mod:`imgclass.runs.schema`)."""
+    split, pre, xtr, xval, xte = prepare(cfg)
+    est = ESTIMATORS[cfg.loss](**cfg.estimator_params(), verbose=progress)
     t0 = time.perf_counter()
     try:
         est.fit(xtr, split.y_train)
     except ValueError as e:  # scikit-learn's convention inside the estimator; one clear message outside
         raise ImgclassError(str(e)) from e
     seconds = time.perf_counter() - t0
-    run = new_run_dir(out_root, f"linear-{loss}-{ds.name.replace(':', '_').replace('/', '_')}")
-    config = {"command": "linear train", "dataset": ds.name, "loss": loss, "params": est.get_params(),
-              "val": val, "seed": seed, "normalize": normalize, "gamma": gamma, "image_shape": list(ds.image_shape),
-              "classes": ds.classes}
-    write_json(run / "config.json", config)
-    est.save(run / "model.npz")
-    pre.save(run / "preprocessor.npz")
-    result = {
-        "dataset": ds.name, "loss": loss, "train_size": len(split.y_train), "val_size": len(split.y_val),
-        "train_accuracy": round(float(est.score(xtr, split.y_train)), 4),
-        "val_accuracy": round(float(est.score(xval, split.y_val)), 4) if len(split.y_val) else None,
-        "fit_seconds": round(seconds, 2),
-    }
-    result["test_accuracy"] = round(float(est.score(xte, split.y_test)), 4)  # once, after everything else
-    result["test_set_used"] = True
-    plots = save_linear_plots(est, ds.image_shape, ds.classes, run / "plots", f"{loss} on {ds.name}")
-    result.update({k: str(v) for k, v in plots.items()})
-    result["run_dir"] = str(run)
-    write_json(run / "results.json", result)
+    run = Run.create("linear", cfg.to_dict(), root=out_root, name=_run_name("linear", cfg))
+    _write_model(run, est, pre, split)
+    train_acc = est.score(xtr, split.y_train)
+    val_acc = est.score(xval, split.y_val) if len(split.y_val) else None
+    tested = _test_once(run, est, xte, split)  # once, after everything else
+    plots = save_linear_plots(est, split.x_train.shape[1:], split.classes, run.plots, f"{cfg.loss} on {split.name}")
+    result = results(
+        "linear", run.path, dataset=split.name, model=f"linear {cfg.loss}", engine=ENGINE,
+        parameters=int(est.coef_.size + est.intercept_.size), seed=cfg.seed, train_size=len(split.y_train),
+        val_size=len(split.y_val), test_size=len(split.y_test), train_accuracy=train_acc, val_accuracy=val_acc,
+        test_accuracy=tested["accuracy"], train_seconds=seconds, hyperparameters=hyperparameters(cfg.to_dict()),
+        plots=[*plots.values(), *tested["plots"]], best_class=tested["best_class"], worst_class=tested["worst_class"])
+    run.write(RESULTS, result)
     return result
 
 
@@ -89,47 +94,36 @@ def estimator_from_weights(loss: str, W: np.ndarray, history, **params):
     return est
 
 
-def sweep_linear(dataset: str, loss: str = "softmax", *, configs: list[tuple[float, float]], num_iters: int = 300,
-                 batch_size: int = 200, sampling: str = "replacement", val: float | int = 0.1, seed: int = 0,
-                 normalize: str = "pixel", dtype: str = "float32", gamma: float = 1.0, out_root: str | Path = "runs",
-                 data_options: dict | None = None, progress: bool = True) -> dict:
+def sweep_linear(cfg: LinearSweepConfig, *, out_root: str | Path = "runs", progress: bool = True) -> dict:
     """Train every (lr, reg) config as one batched stack, pick the best on validation, test it once."""
-    from imgclass.linear.plots import plot_sweep
-    from imgclass.linear.sweep import sweep
-
-    ds, split, pre, xtr, xval, xte = prepare(dataset, val=val, seed=seed, normalize=normalize, dtype=dtype,
-                                             gamma=gamma, data_options=data_options)
+    configs = cfg.pairs()
+    split, pre, xtr, xval, xte = prepare(cfg)
     if not len(split.y_val):
         raise ImgclassError("a sweep selects on the validation split: use --val > 0")
-    ones = [np.ones((len(a), 1), a.dtype) for a in (xtr, xval, xte)]
-    xtr, xval, xte = (np.hstack([a, o]) for a, o in zip((xtr, xval, xte), ones))  # bias trick: (N, D) -> (N, D+1)
-    result = sweep(xtr, split.y_train, xval, split.y_val, configs, loss=loss, num_iters=num_iters,
-                   batch_size=batch_size, seed=seed, sampling=sampling, progress=progress)
-    run = new_run_dir(out_root, f"linear-sweep-{loss}-{ds.name.replace(':', '_').replace('/', '_')}")
-    best = result.best
-    est = estimator_from_weights(loss, result.best_W, result.history[:, result.best_index],
-                                 learning_rate=best["lr"], reg=best["reg"], num_iters=num_iters,
-                                 batch_size=batch_size, sampling=sampling, dtype=dtype, random_state=seed)
-    write_json(run / "config.json", {"command": "linear sweep", "dataset": ds.name, "loss": loss,
-                                     "configs": [list(c) for c in configs], "num_iters": num_iters,
-                                     "batch_size": batch_size, "sampling": sampling, "val": val, "seed": seed,
-                                     "normalize": normalize, "gamma": gamma, "image_shape": list(ds.image_shape),
-                                     "classes": ds.classes})
-    result.save(run)
-    est.save(run / "model.npz")
-    pre.save(run / "preprocessor.npz")
-    out = {
-        "dataset": ds.name, "loss": loss, "configs": len(configs),
-        "diverged": sum(bool(r.get("diverged")) for r in result.records),
-        "sweep_seconds": round(result.seconds, 2),
-        "best_lr": best["lr"], "best_reg": best["reg"],
-        "best_train_accuracy": round(float(best["train_acc"]), 4), "best_val_accuracy": round(float(best["val_acc"]), 4),
-    }
-    out["test_accuracy"] = round(float(np.mean(est.predict(xte[:, :-1]) == split.y_test)), 4)  # once, for the best
-    out["test_set_used"] = True
-    paths = {**plot_sweep(result, run / "plots"),
-             **save_linear_plots(est, ds.image_shape, ds.classes, run / "plots", f"best {loss} on {ds.name}")}
-    out.update({f"{k}_plot" if not k.endswith("_plot") else k: str(v) for k, v in paths.items()})
-    out["run_dir"] = str(run)
-    write_json(run / "results.json", out)
-    return out
+    xtr_b, xval_b = (np.hstack([a, np.ones((len(a), 1), a.dtype)]) for a in (xtr, xval))  # bias trick: (N, D+1)
+    found = sweep(xtr_b, split.y_train, xval_b, split.y_val, configs, loss=cfg.loss, num_iters=cfg.iters,
+                  batch_size=cfg.batch_size, seed=cfg.seed, sampling=cfg.sampling, progress=progress)
+    best = found.best
+    est = estimator_from_weights(cfg.loss, found.best_W, found.history[:, found.best_index],
+                                 learning_rate=best["lr"], reg=best["reg"], num_iters=cfg.iters,
+                                 batch_size=cfg.batch_size, sampling=cfg.sampling, dtype=cfg.dtype,
+                                 random_state=cfg.seed)
+    run = Run.create("linear-sweep", cfg.to_dict(), root=out_root, name=_run_name("linear-sweep", cfg))
+    found.save(run.file(SWEEP), run.file(SWEEP_WEIGHTS))
+    _write_model(run, est, pre, split)
+    tested = _test_once(run, est, xte, split)  # once, for the best
+    plots = {**plot_sweep(found, run.plots),
+             **save_linear_plots(est, split.x_train.shape[1:], split.classes, run.plots,
+                                 f"best {cfg.loss} on {split.name}")}
+    result = results(
+        "linear-sweep", run.path, dataset=split.name, model=f"linear {cfg.loss} (best of {len(configs)} configs)",
+        engine=ENGINE, parameters=int(est.coef_.size + est.intercept_.size), seed=cfg.seed,
+        train_size=len(split.y_train), val_size=len(split.y_val), test_size=len(split.y_test),
+        train_accuracy=best["train_acc"], val_accuracy=best["val_acc"], test_accuracy=tested["accuracy"],
+        train_seconds=found.seconds, hyperparameters={**hyperparameters(cfg.to_dict()), "lr": best["lr"],
+                                                      "reg": best["reg"]},
+        tuned=["lr", "reg"], plots=[*plots.values(), *tested["plots"]], configs=len(configs),
+        diverged=sum(bool(r.get("diverged")) for r in found.records), lr=best["lr"], reg=best["reg"],
+        best_class=tested["best_class"], worst_class=tested["worst_class"])
+    run.write(RESULTS, result)
+    return result

@@ -10,218 +10,28 @@ diverged and dropped from the stack; the others train on.
 >>> configs = grid([1e-3, 1e-2], [1e-4, 1e-2])              # or random_configs(50, seed=0)
 >>> result = sweep(x_train, y_train, x_val, y_val, configs, num_iters=500)
 >>> result.best                                               # the record with the best val accuracy
->>> result.save("runs/sweep")  # plots: imgclass.linear.plots.plot_sweep(result, "runs/sweep")
+>>> result.save("records.json", "weights.npz")   # plots: imgclass.linear.plots.plot_sweep(result, "plots")
 """
 
 from __future__ import annotations
 
 import inspect
-import io
-import json
 import math
-import os
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from imgclass.errors import ImgclassError
-from imgclass.fileio import atomic_write
 from imgclass.linear.losses import _is_torch
+from imgclass.linear.results import SweepResult
+from imgclass.linear.search import check_pair
 from imgclass.linear.sgd import SAMPLING, _batch_indices, loss_function
 
 STACK_BYTES = 1 << 30  # default chunk: keep the training stack and its temporaries under ~1 GB
 EVAL_BYTES = 1 << 28  # scores (K, rows, C) per block when computing accuracies
 
 
-# ---------------------------------------------------------------------------- configs
-
-
-def _check_lr_reg(lr, reg) -> tuple[float, float]:
-    try:
-        lr, reg = float(lr), float(reg)
-    except (TypeError, ValueError):
-        raise ImgclassError(f"a config is (learning rate, regularization strength); got ({lr!r}, {reg!r})") from None
-    if not (math.isfinite(lr) and lr > 0):
-        raise ImgclassError(f"learning rates must be finite and > 0, got {lr}")
-    if not (math.isfinite(reg) and reg >= 0):
-        raise ImgclassError(f"regularization strengths must be finite and >= 0, got {reg}")
-    return lr, reg
-
-
-def _check_config(cf) -> tuple[float, float]:
-    try:
-        lr, reg = cf
-    except (TypeError, ValueError):
-        raise ImgclassError(f"each config must be a pair (lr, reg), got {cf!r}") from None
-    return _check_lr_reg(lr, reg)
-
-
-def grid(learning_rates, regs) -> list[tuple[float, float]]:
-    """Every (lr, reg) pair, lr-major: all regs for the first lr, then for the second, ...
-
-    Parameters
-    ----------
-    learning_rates : sequence of float, each > 0
-    regs : sequence of float, each >= 0
-
-    Returns
-    -------
-    list of (lr, reg)
-        ``len(learning_rates) * len(regs)`` pairs of plain floats.
-    """
-    lrs, rs = list(np.ravel(learning_rates)), list(np.ravel(regs))
-    if not lrs or not rs:
-        raise ImgclassError("a grid needs at least one learning rate and one regularization strength")
-    return [_check_lr_reg(lr, reg) for lr in lrs for reg in rs]
-
-
-def _log_range(bounds, what: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in bounds)
-    except (TypeError, ValueError):
-        raise ImgclassError(f"{what} must be a pair (low, high), got {bounds!r}") from None
-    if not (0 < lo <= hi < math.inf):
-        raise ImgclassError(f"{what} must satisfy 0 < low <= high (sampled log-uniformly), got ({lo}, {hi}); "
-                            "use grid() to include a regularization strength of 0")
-    return math.log10(lo), math.log10(hi)
-
-
-def random_configs(n: int, lr_range=(1e-7, 1e-1), reg_range=(1e-6, 1e4), seed: int = 0) -> list[tuple[float, float]]:
-    """``n`` random (lr, reg) pairs, each log-uniform in its range (random search).
-
-    Parameters
-    ----------
-    n : int >= 1
-    lr_range, reg_range : (low, high) with 0 < low <= high
-    seed : int
-        Same seed, same configs (NumPy's PCG64).
-
-    Returns
-    -------
-    list of (lr, reg)
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ImgclassError(f"the number of random configs must be an integer >= 1, got {n!r}")
-    lr_lo, lr_hi = _log_range(lr_range, "lr_range")
-    reg_lo, reg_hi = _log_range(reg_range, "reg_range")
-    rng = np.random.default_rng(seed)
-    lrs = 10.0 ** rng.uniform(lr_lo, lr_hi, size=n)
-    regs = 10.0 ** rng.uniform(reg_lo, reg_hi, size=n)
-    # clip: 10**log10(x) can land one ulp outside [low, high]
-    lrs = np.clip(lrs, *(float(v) for v in lr_range))
-    regs = np.clip(regs, *(float(v) for v in reg_range))
-    return [(float(a), float(b)) for a, b in zip(lrs, regs)]
-
-
-# ----------------------------------------------------------------------------- result
-
-
-def _json_safe(v):
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        return float(v) if math.isfinite(v) else None  # NaN is not JSON
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
-
-
-@dataclass
-class SweepResult:
-    """What a sweep found.
-
-    Attributes
-    ----------
-    loss : str
-        ``"softmax"`` or ``"svm"``.
-    records : list of dict
-        One per config, in config order: ``lr``, ``reg``, ``train_acc``,
-        ``val_acc``, ``final_loss`` (the minibatch loss of the last
-        iteration), ``diverged`` (bool) and ``diverged_at`` (the 1-based
-        iteration whose loss was not finite, or None). A diverged config has
-        NaN accuracies and final loss.
-    best_index : int
-        Index into ``records`` of the best validation accuracy (the first
-        one on a tie); diverged configs are never chosen.
-    best_W : ndarray (C, D)
-        Trained weights of the best config (a NumPy array even when the
-        sweep ran on torch tensors).
-    best_b : ndarray (C,) or None
-        Its explicit bias; None with the bias trick (what :func:`sweep` uses).
-    seconds : float
-        Wall time of the whole sweep (training and accuracies).
-    history : ndarray (num_iters, K)
-        Minibatch loss of every config at every iteration; NaN after a
-        config diverged.
-    settings : dict
-        The training settings (num_iters, batch_size, seed, ...), for the record.
-    """
-
-    loss: str
-    records: list[dict]
-    best_index: int
-    best_W: np.ndarray
-    best_b: np.ndarray | None
-    seconds: float
-    history: np.ndarray
-    settings: dict = field(default_factory=dict)
-
-    @property
-    def best(self) -> dict:
-        """The record of the best config."""
-        return self.records[self.best_index]
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary: records, best, timing and settings (NaN written as null; no weights)."""
-        return _json_safe({
-            "loss": self.loss,
-            "num_configs": len(self.records),
-            "num_diverged": sum(bool(r["diverged"]) for r in self.records),
-            "best_index": self.best_index,
-            "best": self.best,
-            "seconds": self.seconds,
-            "settings": self.settings,
-            "records": self.records,
-        })
-
-    def save(self, directory: str | os.PathLike) -> dict[str, Path]:
-        """Write ``sweep.json`` (:meth:`to_dict`) and ``best_weights.npz`` into ``directory``, atomically.
-
-        The ``.npz`` holds ``W`` (C, D), ``b`` (only with an explicit bias),
-        ``lr``, ``reg``, ``loss`` (the loss name) and ``history``
-        (num_iters,), the best config's loss curve.
-
-        Returns
-        -------
-        dict
-            ``{"json": path, "weights": path}``.
-        """
-        directory = Path(directory)
-        if directory.exists() and not directory.is_dir():
-            raise ImgclassError(f"{directory} exists and is not a directory; choose another output directory")
-        paths = {"json": directory / "sweep.json", "weights": directory / "best_weights.npz"}
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        with atomic_write(paths["json"], "w") as f:
-            f.write(text + "\n")
-        arrays = {"W": np.asarray(self.best_W), "lr": np.float64(self.best["lr"]), "reg": np.float64(self.best["reg"]),
-                  "loss": np.str_(self.loss), "history": np.asarray(self.history)[:, self.best_index]}
-        if self.best_b is not None:
-            arrays["b"] = np.asarray(self.best_b)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        with atomic_write(paths["weights"]) as f:
-            f.write(buf.getvalue())
-        return paths
-
-
-# ------------------------------------------------------------------------------ sweep
 
 
 def _check_inputs(X_train, y_train, X_val, y_val):
@@ -375,7 +185,7 @@ def sweep(X_train, y_train, X_val, y_val, configs, *, loss: str = "softmax", num
         raise ImgclassError(f"num_iters and batch_size must be >= 1, got {num_iters} and {batch_size}")
     if not (math.isfinite(init_std) and init_std >= 0):
         raise ImgclassError(f"init_std must be finite and >= 0, got {init_std}")
-    configs = [_check_config(cf) for cf in configs]
+    configs = [check_pair(cf) for cf in configs]
     if not configs:
         raise ImgclassError("no configs to sweep; pass grid(...) or random_configs(...)")
     if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
@@ -439,6 +249,3 @@ def sweep(X_train, y_train, X_val, y_val, configs, *, loss: str = "softmax", num
                 "backend": f"torch ({X_train.device})" if torch_x else "numpy", "dtype": str(X_train.dtype)}
     return SweepResult(loss=loss, records=records, best_index=best_index, best_W=best_W, best_b=None,
                        seconds=time.perf_counter() - t0, history=history, settings=settings)
-
-
-# ------------------------------------------------------------------------------- plots

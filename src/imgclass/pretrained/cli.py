@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from imgclass.cliargs import emit
+
 EPILOG = """\
 Images are converted for the model: grayscale, 16-bit, palette, CMYK and
 transparent images (composited onto white) become RGB, or gray for a
@@ -36,8 +38,11 @@ def _positive(text: str) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from imgclass.cli import emit
-    from imgclass.pretrained.predict import format_results, load_predictor, predict_images
+    from imgclass.pretrained.predict import (  # loads on use
+        format_results,
+        load_predictor,
+        predict_images,
+    )
 
     predictor = load_predictor(run=args.run, device=args.device)
     result = predict_images(args.images, predictor, top=args.top_k, batch_size=args.batch_size,
@@ -50,7 +55,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub, command) -> None:
-    """Add ``predict`` to the top-level subcommands (see :data:`imgclass.cli.PLUGIN_MODULES`)."""
+    """Add ``predict`` to the top-level subcommands (see :data:`imgclass.cli.COMMAND_MODULES`)."""
     p = command(sub, "predict", cmd_predict,
                 "classify images with the pretrained EfficientNet-Lite0 (ImageNet, 1000 classes) "
                 "or a run trained by imgclass; print the top classes per image")

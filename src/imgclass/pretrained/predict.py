@@ -14,7 +14,7 @@ and optionally ``name`` (str, shown in the output), ``crop_fraction``
 loader reads training images; a float in (0, 1]: first a centered crop of
 that share of the largest region with the aspect of H x W, as ImageNet
 evaluation does) and ``resample`` ("bilinear" (default) or "bicubic"). :class:`ImageNetPredictor`
-is the pretrained EfficientNet-Lite0; :func:`imgclass.pretrained.runs.load_run_predictor`
+is the pretrained EfficientNet-Lite0; :func:`imgclass.runs.load_model`
 makes one from an imgclass run directory.
 
 Bad input never stops a batch: a file that is missing, not an image,
@@ -35,7 +35,10 @@ import numpy as np
 from PIL import Image
 
 from imgclass.data.images import image_extensions, open_image, to_array
+from imgclass.data.plots import _plt, to_display
 from imgclass.errors import ImgclassError
+from imgclass.fileio import save_figure
+from imgclass.runs import load_model
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +97,7 @@ def load_predictor(run: str | os.PathLike | None = None, device: str = "auto"):
     """The predictor of run directory ``run``, or the pretrained ImageNet classifier when ``run`` is None."""
     if run is None:
         return ImageNetPredictor(device=device)
-    from imgclass.pretrained.runs import load_run_predictor
-
-    return load_run_predictor(run, device=device)
+    return load_model(run, device=device)
 
 
 # --------------------------------------------------------------------------- reading images
@@ -279,9 +280,6 @@ def annotate(x: np.ndarray, predictions: list[dict], source: str | os.PathLike, 
     ``taken`` collects the names written in one call of :func:`predict_images`,
     so that ``a/cat.jpg`` and ``b/cat.jpg`` give ``cat.png`` and ``cat-2.png``.
     """
-    from imgclass.data.plots import _plt, to_display
-    from imgclass.fileio import save_figure
-
     plt = _plt()
     out_dir = Path(out_dir)
     path = _unique_png(out_dir, Path(source).stem, taken if taken is not None else set())

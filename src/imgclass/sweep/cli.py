@@ -1,8 +1,14 @@
-"""``imgclass sweep``: the command line over :func:`imgclass.sweep.sweep` (imports nothing heavy at load time)."""
+"""``imgclass sweep``: the command line over :func:`imgclass.sweep.worker.sweep` (imports nothing heavy at load time)."""
 
 from __future__ import annotations
 
 import argparse
+
+from imgclass.cliargs import emit
+from imgclass.errors import ImgclassError
+from imgclass.sweep.space import parse_space
+from imgclass.train import recipes
+from imgclass.train.cli import add_train_args, config_from_args
 
 SPACE_HELP = """search space (--space NAME=KIND:ARGS, repeatable, or --space-file FILE.json):
   lr=loguniform:1e-4:1e-1   weight_decay=loguniform:1e-6:1e-2   momentum=uniform:0.8:0.99
@@ -20,13 +26,11 @@ several workers, one study: start the same command (same --storage and --study) 
 
 
 def add_commands(sub, command) -> None:
-    from imgclass.train.cli import _recipe_help, add_train_args
-
     p = command(sub, "sweep", cmd_sweep,
                 "tune hyperparameters of any model with Optuna (TPE, random or grid search, median or "
                 "successive-halving pruning), one worker or many sharing a study; every trial is a run "
                 "directory; the best is tested once")
-    p.epilog = SPACE_HELP + "\n\n" + _recipe_help()
+    p.epilog = SPACE_HELP + "\n\n" + recipes.help_text()
     add_train_args(p)
     p.conflict_handler = "resolve"  # --resume, --name and --seeds mean something else here
     g = p.add_argument_group("sweep")
@@ -59,6 +63,12 @@ def add_commands(sub, command) -> None:
     g.add_argument("--seeds", type=int, default=1, help=argparse.SUPPRESS)
 
 
+def ranked(rows: list[dict]) -> list[dict]:
+    """Rows sorted best first: completed by val accuracy, then pruned, then the rest, each by trial number."""
+    order = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
+    return sorted(rows, key=lambda r: (order.get(r["state"], 5), -(r["value"] or 0.0), r["number"]))
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -67,8 +77,6 @@ def _fmt(v) -> str:
 
 def format_result(r: dict) -> str:
     """The trials as a table sorted by validation accuracy, then the best and its one test evaluation."""
-    from imgclass.sweep.results import ranked
-
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(r["counts"].items()))
     lines = [f"study {r['study']} in {r['storage']}: {counts or 'no trials'} "
              f"({r['trials_requested']} to finish; this worker ran {r['ran']})"]
@@ -99,10 +107,7 @@ def format_result(r: dict) -> str:
 def cmd_sweep(args: argparse.Namespace) -> int:
     import optuna
 
-    from imgclass.cli import emit
-    from imgclass.errors import ImgclassError
-    from imgclass.sweep import parse_space, sweep
-    from imgclass.train.cli import config_from_args
+    from imgclass.sweep.worker import sweep  # the library loads when the command runs
 
     optuna.logging.set_verbosity(optuna.logging.INFO if args.verbose else optuna.logging.WARNING)
     if args.seeds != 1:

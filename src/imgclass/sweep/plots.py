@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclass.data.plots import _plt
 from imgclass.fileio import save_figure
 
 
@@ -18,8 +19,6 @@ def _finished(study):
 
 def save_history(study, path: str | Path) -> Path | None:
     """Validation accuracy of each trial by trial number (pruned ones at their last report) and the best so far."""
-    from imgclass.data.plots import _plt
-
     complete, pruned = _finished(study)
     if not complete:
         return None
@@ -59,8 +58,6 @@ def param_importances(study) -> dict[str, float]:
 
 def save_importances(importances: dict[str, float], path: str | Path) -> Path | None:
     """Horizontal bars, most important on top."""
-    from imgclass.data.plots import _plt
-
     if not importances:
         return None
     plt = _plt()
@@ -90,8 +87,6 @@ def scatter_pair(space, importances: dict[str, float]) -> tuple | None:
 
 def save_scatter(study, x, y, path: str | Path) -> Path | None:
     """Completed trials at (x, y) coloured by validation accuracy; pruned ones as grey crosses."""
-    from imgclass.data.plots import _plt
-
     complete, pruned = _finished(study)
     complete = [t for t in complete if x.name in t.params and y.name in t.params]
     if not complete:

@@ -1,34 +1,28 @@
-"""The end of a sweep: the best trial tested once, the trials as rows, the record written to ``sweep.json``.
+"""The end of a sweep: the best trial tested once, the trials as rows, the record written to the sweep directory.
 
 :func:`summarize` reads every trial from the study's storage; with ``test`` (the one worker that ends
-the sweep, see :mod:`imgclass.sweep.study`) it evaluates the best trial on the test split once
-(:func:`test_best`), draws the plots and writes ``sweep.json``. :func:`ranked` orders the rows for display;
-:func:`public_url` is the storage URL as recorded and shown, without its password.
+the sweep, see :mod:`imgclass.sweep.worker`) it evaluates the best trial on the test split once
+(:func:`test_best`), draws the plots and writes ``sweep.json`` (every trial) and ``results.json``
+(the one results schema). :func:`ranked` orders the rows for display.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from imgclass.fileio import atomic_write
+import numpy as np
+
+from imgclass.modelspec import spec_text
+from imgclass.runs import Run, hyperparameters, load_model, rebuild_split, record_test, results, stored_scores
+from imgclass.runs.files import CONFIG, RESULTS, SWEEP
 from imgclass.sweep import space as sp
-
-if TYPE_CHECKING:
-    from imgclass.sweep.study import Study
-
-SWEEP_JSON = "sweep.json"
-
-
-def public_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+from imgclass.sweep.plots import save_sweep_plots
+from imgclass.sweep.storage import Study, public_url, sweep_config
+from imgclass.train.config import TrainConfig
+from imgclass.train.run import train
 
 
-def _counts(trials) -> dict[str, int]:
+def counts(trials) -> dict[str, int]:
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
@@ -42,33 +36,29 @@ def best_trial(trials):
 
 def test_best(opened: Study, best) -> dict:
     """Evaluate the best trial on the test split, once: reuse its run's model if it is here, else retrain it."""
-    from imgclass.evaluate.run import SCORES, evaluate_run, record_test_evaluation
-    from imgclass.train.config import TrainConfig
-    from imgclass.train.run import load_trained, train
-
     recorded = opened.study.user_attrs.get("test")
     if recorded and recorded["number"] == best.number:
         return recorded
-    run = Path(best.user_attrs.get("run_dir", ""))
-    if (run / "results.json").is_file():
-        if (run / SCORES).is_file():  # tested before (record lost): report the stored scores, no new test use
-            acc = evaluate_run(run)["accuracy"]
+    path = Path(best.user_attrs.get("run_dir", ""))
+    if (path / RESULTS).is_file():
+        run = Run.open(path, kind="train")
+        stored = stored_scores(run)
+        if stored is not None:  # tested before (record lost): report the stored scores, no new test use
+            scores, y = stored
+            acc = round(float(np.mean(np.argmax(scores, axis=1) == y)), 4)
         else:
-            from imgclass.data import load, make_split
-
-            trained = load_trained(run)
-            c = trained.cfg
-            split = make_split(load(c.dataset, **c.data_options), val=c.val, seed=c.seed,
-                               train_fraction=c.train_fraction)
-            acc = record_test_evaluation(run, trained.engine, trained.pre.transform(split.x_test), split.y_test,
-                                         split.x_test, trained.classes, by="sweep")["accuracy"]
+            model = load_model(run.path)
+            split = rebuild_split(model.config)
+            scores = model.scores(split.x_test)
+            acc = record_test(run, scores, split.y_test, split.x_test, model.classes, by="sweep",
+                              loss=model.loss_of(scores, split.y_test))["accuracy"]
         how = "reused"
     else:
         cfg = sp.apply(TrainConfig.from_dict(opened.settings["config"]), best.params)
-        run = opened.sweep_dir / f"best-trial-{best.number}"
-        acc = train(cfg.replace(name=run.name), run_dir=run, progress=False, test=True)["test_accuracy"]
+        path = opened.sweep_dir / f"best-trial-{best.number}"
+        acc = train(cfg.replace(name=path.name), run_dir=path, progress=False, test=True)["test_accuracy"]
         how = "retrained"
-    record = {"number": best.number, "test_accuracy": acc, "run_dir": str(run), "test_from": how}
+    record = {"number": best.number, "test_accuracy": acc, "run_dir": str(path), "test_from": how}
     opened.study.set_user_attr("test", record)
     return record
 
@@ -87,16 +77,9 @@ def _trial_row(t) -> dict:
             "run_dir": t.user_attrs.get("run_dir"), "worker": t.user_attrs.get("worker"), "note": note}
 
 
-def ranked(rows: list[dict]) -> list[dict]:
-    """Rows sorted best first: completed by val accuracy, then pruned, then the rest, each by trial number."""
-    order = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
-    return sorted(rows, key=lambda r: (order.get(r["state"], 5), -(r["value"] or 0.0), r["number"]))
-
-
 def summarize(opened: Study, *, test: bool) -> dict:
-    """The sweep's record from the storage; with ``test``, also test the best once, draw plots, write sweep.json."""
-    from imgclass.sweep.plots import save_sweep_plots
-
+    """The sweep's record from the storage; with ``test``, also test the best once, draw plots and write
+    ``sweep.json`` and ``results.json``. Returns the results (the common schema, then the record)."""
     trials = opened.study.get_trials(deepcopy=False)
     best = best_trial(trials)
     record = None
@@ -106,19 +89,31 @@ def summarize(opened: Study, *, test: bool) -> dict:
             record = None
     space = sp.space_from_dict(opened.settings["space"])
     plots = save_sweep_plots(opened.study, space, opened.sweep_dir / "plots") if test else []
-    result = {
+    rows = [_trial_row(t) for t in sorted(trials, key=lambda t: t.number)]
+    sweep = {
         "kind": "optuna-sweep", "study": opened.name, "storage": public_url(opened.url), "direction": "maximize",
         "sweep_dir": str(opened.sweep_dir), "sampler": opened.settings["sampler"],
         "pruner": opened.settings["pruner"], "space": opened.settings["space"],
         "config": opened.settings["config"], "trials_requested": opened.settings["trials"],
-        "counts": _counts(trials), "trials": [_trial_row(t) for t in sorted(trials, key=lambda t: t.number)],
+        "counts": counts(trials), "trials": rows,
         "best": None if best is None else {
             "number": best.number, "params": dict(best.params), "value": best.value,
             "test_accuracy": record and record["test_accuracy"], "test_from": record and record["test_from"],
             "run_dir": record["run_dir"] if record else best.user_attrs.get("run_dir")},
         "plots": [str(p) for p in plots],
     }
+    base = opened.settings["config"]
+    seconds = [t.user_attrs["train_seconds"] for t in trials if "train_seconds" in t.user_attrs]
+    out = results("sweep", opened.sweep_dir, dataset=base["dataset"],
+                  model=f"{spec_text(base['model'])} (best of {len(trials)} trials)", engine=base["engine"],
+                  seed=base["seed"], val_accuracy=best and best.value,
+                  test_accuracy=record and record["test_accuracy"], train_seconds=sum(seconds) if seconds else None,
+                  hyperparameters={**hyperparameters(base), **(dict(best.params) if best else {})},
+                  tuned=list(best.params) if best else [], plots=plots, **{k: v for k, v in sweep.items()
+                                                                          if k not in ("kind", "plots")})
     if test:
-        with atomic_write(opened.sweep_dir / SWEEP_JSON, "w") as f:
-            json.dump(result, f, indent=2)
-    return result
+        run = Run(opened.sweep_dir, "sweep")
+        run.write(CONFIG, {"kind": "sweep", **sweep_config(opened)})
+        run.write(SWEEP, sweep)
+        run.write(RESULTS, out)
+    return out

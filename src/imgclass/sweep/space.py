@@ -22,7 +22,6 @@ A space file is a JSON object ``{NAME: SPEC}`` where SPEC is the text after
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -32,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from imgclass.errors import ImgclassError
+from imgclass.modelspec import KIND_DEFAULTS, ModelSpec
+from imgclass.train.config import DEFAULTS, TrainConfig
 
 KINDS = ("loguniform", "uniform", "int", "logint", "categorical")
 # Fields that are not hyperparameters of one run: they pick the data or decide the validation split,
@@ -43,6 +44,7 @@ NOT_SEARCHABLE = {
     "name": "trials are named trial-<number>",
     "seed": "the seed decides the validation split; trials must share it (use imgclass train --seeds on the best)",
     "val": "the validation split must be the same for every trial",
+    "recipe": "start the sweep from a recipe with --recipe; trials vary its settings",
 }
 _INT_MODEL_FIELDS = ("hidden", "channels", "fc", "blocks", "widths", "kernel")
 
@@ -213,42 +215,32 @@ def default_space(cfg) -> list[Param]:
     return [Param("lr", "loguniform", cfg.lr / 10, cfg.lr * 10), Param("weight_decay", "loguniform", 1e-6, 1e-2)]
 
 
-def apply(cfg, params: dict):
+def apply(cfg: TrainConfig, params: dict) -> TrainConfig:
     """``cfg`` with the trial's ``params`` set (``model.X`` entries go into the model description)."""
-    from imgclass.train.run import model_spec
-
     changes = {k: v for k, v in params.items() if not k.startswith("model.")}
     model = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("model.")}
     if model:
-        spec = model_spec(cfg.model).to_dict()
-        from imgclass.modelspec import ModelSpec
-
-        changes["model"] = ModelSpec.from_dict({**spec, **model}).to_dict()
+        changes["model"] = ModelSpec.from_dict({**cfg.model.to_dict(), **model}).to_dict()
     return cfg.replace(**changes)
 
 
 def _field_type(cfg, name: str) -> str:
     """'int', 'float', 'number' (int or float) or 'other' (words, true/false): the values a field takes."""
-    from imgclass.modelspec import KIND_DEFAULTS
-    from imgclass.train.config import TrainConfig
-    from imgclass.train.run import model_spec
-
     if name.startswith("model."):
         field = name.split(".", 1)[1]
-        spec = model_spec(cfg.model)
+        spec = cfg.model
         if field not in KIND_DEFAULTS[spec.kind]:
             raise ImgclassError(f"search space: {name} does not apply to {spec.kind} models; "
                                 f"their fields are {', '.join('model.' + f for f in KIND_DEFAULTS[spec.kind])}")
         if field in _INT_MODEL_FIELDS:
             return "int"
         return {"dropout": "float", "init": "number"}.get(field, "other")
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    if name not in fields:
+    if name not in DEFAULTS:
         raise ImgclassError(f"search space: unknown name {name!r}; use a training setting "
-                            f"({', '.join(n for n in fields if n not in NOT_SEARCHABLE)}) or model.<field>")
+                            f"({', '.join(n for n in DEFAULTS if n not in NOT_SEARCHABLE)}) or model.<field>")
     if name in NOT_SEARCHABLE:
         raise ImgclassError(f"search space: {name} cannot be searched: {NOT_SEARCHABLE[name]}")
-    default = fields[name].default
+    default = DEFAULTS[name]
     if isinstance(default, bool) or default is None or isinstance(default, str):
         return "other"
     return "int" if isinstance(default, int) else "float"

@@ -3,6 +3,12 @@
 Unknown keys and out-of-range values are errors (:class:`~imgclass.errors.ImgclassError`),
 never silently ignored, so a typo in a sweep or a hand-edited config cannot
 train something other than what was asked for.
+
+A setting that is not given takes its value from the recipes
+(:mod:`imgclass.train.recipes`): per model kind, per kind and dataset, and an
+optional named ``recipe``. So Python and the command line train the same model
+for the same request. A config read back from a run (:meth:`TrainConfig.from_dict`)
+is complete and takes nothing from the recipes: it reproduces that run.
 """
 
 from __future__ import annotations
@@ -11,13 +17,29 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from imgclass.errors import ImgclassError
+from imgclass.errors import ImgclassError, check_config_dict
+from imgclass.modelspec import ModelSpec
+from imgclass.train import recipes
 
 ENGINES = ("numpy", "torch")
 LOSSES = ("softmax", "hinge")
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 NORMALIZE = ("channel", "pixel", "none")
+
+
+class _FromRecipe:
+    """The default of a setting left to the recipes (replaced in ``__post_init__``)."""
+
+    def __repr__(self) -> str:
+        return "<from recipe>"
+
+
+FROM_RECIPE = _FromRecipe()
+
+
+def _recipe():
+    return field(default=FROM_RECIPE)
 
 
 @dataclass
@@ -29,8 +51,9 @@ class TrainConfig:
         ``data_dir``), ``val`` (validation part of the training data: fraction or
         count), ``train_fraction`` (train on a stratified subset), ``normalize``.
     Model
-        ``engine`` numpy|torch, ``model`` (a :class:`~imgclass.modelspec.ModelSpec` as a dict,
-        or a preset name), ``loss`` softmax|hinge, ``label_smoothing`` (torch only).
+        ``engine`` numpy|torch, ``model`` (a :class:`~imgclass.modelspec.ModelSpec`, its dict, a preset
+        name or the text form; parsed once, then always a ModelSpec), ``loss`` softmax|hinge,
+        ``label_smoothing`` (torch only), ``recipe`` (a named recipe of :mod:`imgclass.train.recipes`).
     Optimization
         ``optimizer`` sgd|nesterov|adam|adamw, ``lr`` (the peak lr for onecycle),
         ``momentum``, ``weight_decay`` (L2 on weights, never on biases or batchnorm),
@@ -48,42 +71,64 @@ class TrainConfig:
         ``device`` auto|cpu|cuda, ``channels_last`` (None = on for CUDA, off on the CPU), ``amp``
         (None = on for CUDA; True on the CPU = bfloat16 autocast), ``dtype`` (numpy engine:
         float32|float64), ``threads``.
+
+    Settings not given come from the recipes (:func:`imgclass.train.recipes.resolve`).
     """
 
     dataset: str = "digits"
     data_options: dict = field(default_factory=dict)
-    val: float | int = 0.1
-    train_fraction: float = 1.0
-    normalize: str = "channel"
-    engine: str = "torch"
-    model: dict | str = "cnn"
-    loss: str = "softmax"
-    label_smoothing: float = 0.0
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 5
-    schedule: str = "constant"
-    clip_grad: float = 0.0
-    eval_points: int = 0
-    patience: int = 0
-    crop_padding: int = 0
-    flip: bool = False
-    jitter: float = 0.0
-    tta_flip: bool = False
-    ema: float = 0.0
-    device: str = "auto"
-    channels_last: bool | None = None
-    amp: bool | None = None
-    dtype: str = "float32"
-    threads: int = 0
+    val: float | int = _recipe()
+    train_fraction: float = _recipe()
+    normalize: str = _recipe()
+    engine: str = _recipe()
+    model: ModelSpec | dict | str = _recipe()
+    recipe: str = ""
+    loss: str = _recipe()
+    label_smoothing: float = _recipe()
+    optimizer: str = _recipe()
+    lr: float = _recipe()
+    momentum: float = _recipe()
+    weight_decay: float = _recipe()
+    batch_size: int = _recipe()
+    epochs: int = _recipe()
+    schedule: str = _recipe()
+    clip_grad: float = _recipe()
+    eval_points: int = _recipe()
+    patience: int = _recipe()
+    crop_padding: int = _recipe()
+    flip: bool = _recipe()
+    jitter: float = _recipe()
+    tta_flip: bool = _recipe()
+    ema: float = _recipe()
+    device: str = _recipe()
+    channels_last: bool | None = _recipe()
+    amp: bool | None = _recipe()
+    dtype: str = _recipe()
+    threads: int = _recipe()
     seed: int = 0
     name: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.recipe, str):
+            raise ImgclassError(f"recipe must be a recipe name, got {self.recipe!r}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ImgclassError(f"dataset must be a dataset name, got {self.dataset!r}")
+        named = recipes.named(self.recipe, self.dataset)
+        if self.engine is FROM_RECIPE:
+            self.engine = named.get("engine", "torch")
+        if self.model is FROM_RECIPE:
+            self.model = named.get("model", "cnn")
+        self.model = _spec(self.model)
+        values = recipes.resolve(self.model.kind, self.dataset, self.engine, self.recipe)
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is FROM_RECIPE:
+                setattr(self, f.name, values[f.name])
         self.validate()
+
+    @property
+    def kind(self) -> str:
+        """The model kind (``linear``, ``mlp``, ``cnn`` or ``resnet``)."""
+        return self.model.kind
 
     def validate(self) -> None:
         """Raise :class:`ImgclassError` naming the first bad value and what is allowed."""
@@ -121,20 +166,50 @@ class TrainConfig:
                 raise ImgclassError(f"the numpy engine does not support {', '.join(bad)}; use --engine torch")
             if self.device == "cuda":
                 raise ImgclassError("the numpy engine runs on the CPU; use --engine torch for --device cuda")
+            if self.kind == "resnet":
+                raise ImgclassError("resnet is only available on the torch engine; use --engine torch or a cnn model")
         if not isinstance(self.data_options, dict):
             raise ImgclassError(f"data_options must be a dict, got {type(self.data_options).__name__}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field, JSON-ready (the model as its ModelSpec dict)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["data_options"] = dict(self.data_options)
+        d["model"] = self.model.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """Build from a dict (e.g. a run's ``config.json``); unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ImgclassError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**d)
+        """Build from a stored dict (a run's ``config.json``); unknown keys are an error.
+
+        A stored config is complete; keys it lacks (written by an older imgclass) take the plain
+        defaults (:data:`imgclass.train.recipes.BASE`), never a recipe, so the run it describes
+        is rebuilt as it was.
+        """
+        check_config_dict(cls, d, "training configuration")
+        base = {"engine": "torch", "model": "cnn", **recipes.BASE}
+        return cls(**{**{k: v for k, v in base.items() if k not in d}, **d})
 
     def replace(self, **changes) -> "TrainConfig":
+        """A copy with ``changes``; everything else stays as it is (no recipe is looked up again)."""
         return self.from_dict({**self.to_dict(), **changes})
+
+
+def schedule_steps(total_steps: int) -> int:
+    """The ``step`` schedule's step size: the learning rate drops 10x after each third of the run."""
+    return max(1, math.ceil(total_steps / 3))
+
+
+def _spec(model) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, dict):
+        return ModelSpec.from_dict(model)
+    if isinstance(model, str):
+        return ModelSpec.parse(model)
+    raise ImgclassError(f"model must be a model description (text, dict or ModelSpec), got {model!r}")
+
+
+#: The plain defaults of every field (what a stored config lacking a key means).
+DEFAULTS: dict = {"dataset": "digits", "data_options": {}, "engine": "torch", "model": "cnn", "recipe": "",
+                  "seed": 0, "name": "", **recipes.BASE}

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclass.data.plots import _plt
 from imgclass.fileio import save_figure
+from imgclass.linear.plots import templates_figure
 
 
 def save_curves(history: list[dict], path: str | Path, title: str = "") -> Path:
     """Two panels over epochs: training and validation loss; training and validation accuracy."""
-    from imgclass.data.plots import _plt
-
     plt = _plt()
     epoch = np.array([r["epoch"] for r in history])
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -31,3 +31,12 @@ def save_curves(history: list[dict], path: str | Path, title: str = "") -> Path:
         fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def save_templates(model_state: dict, image_shape: tuple[int, int, int], classes: list[str], path: str | Path) -> Path:
+    """A linear model's class weights shown as images (one template per class), from either engine's state."""
+    d, k = int(np.prod(image_shape)), len(classes)
+    weights = [np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float64) for v in model_state.values()]
+    w = next(v for v in weights if v.ndim == 2 and v.shape in ((k, d), (d, k)))
+    coef = w if w.shape == (k, d) else w.T  # (K, D): torch keeps (out, in), the NumPy engine (in, out)
+    return save_figure(templates_figure(coef, tuple(image_shape), classes), path)

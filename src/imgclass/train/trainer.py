@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
-
 from imgclass.data import Batches
 from imgclass.errors import ImgclassError
 
@@ -152,8 +150,3 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_eval(self, row)
 
-
-def best_row(history: list[dict]) -> dict | None:
-    """The evaluation point with the highest validation accuracy (the first if tied); None without validation."""
-    rows = [r for r in history if not np.isnan(r["val_acc"])]
-    return max(rows, key=lambda r: r["val_acc"]) if rows else None

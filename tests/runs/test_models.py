@@ -1,4 +1,5 @@
-"""Predicting with runs trained by imgclass: the run's preprocessing, class names and model."""
+"""Loading a finished run's model (``imgclass.runs.load_model``): its preprocessing, class names and weights,
+and predicting with it on image files."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from PIL import Image
 
 from imgclass.data import Preprocessor, load, make_split
 from imgclass.errors import ImgclassError
+from imgclass.linear.config import LinearConfig, LinearSweepConfig
 from imgclass.linear.estimators import SoftmaxClassifier
-from imgclass.linear.run import train_linear
+from imgclass.linear.run import sweep_linear, train_linear
 from imgclass.pretrained.predict import predict_images
-from imgclass.pretrained.runs import LinearRunPredictor, load_run_predictor
+from imgclass.runs import TrainedModel, load_model
+from imgclass.train import TrainConfig
+from imgclass.train.run import train
 
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     """A small softmax run on the bundled digits (about a second)."""
-    r = train_linear("digits", "softmax", learning_rate=0.1, reg=1e-4, num_iters=200,
+    r = train_linear(LinearConfig(loss="softmax", lr=0.1, reg=1e-4, iters=200),
                      out_root=tmp_path_factory.mktemp("runs"), progress=False)
     return r["run_dir"]
 
@@ -37,8 +41,8 @@ def digit_files(tmp_path_factory):
 
 
 def test_linear_run_predictor_surface(digits_run):
-    p = load_run_predictor(digits_run)
-    assert isinstance(p, LinearRunPredictor)
+    p = load_model(digits_run)
+    assert isinstance(p, TrainedModel) and p.calibrated
     assert p.class_names == [str(d) for d in range(10)]
     assert p.input_shape == (1, 8, 8)
     x = np.zeros((3, 1, 8, 8), np.uint8)
@@ -48,7 +52,7 @@ def test_linear_run_predictor_surface(digits_run):
 
 def test_files_give_exactly_the_in_memory_predictions(digits_run, digit_files):
     paths, x, y = digit_files
-    run = load_run_predictor(digits_run)
+    run = load_model(digits_run)
     r = predict_images(paths, run, top=3, batch_size=16)
     assert r["predicted"] == 40 and r["input_shape"] == [1, 8, 8]
     est = SoftmaxClassifier.load(f"{digits_run}/model.npz")
@@ -64,50 +68,67 @@ def test_files_give_exactly_the_in_memory_predictions(digits_run, digit_files):
 def test_colour_photo_converted_to_the_runs_gray_8x8(digits_run, tmp_path):
     p = tmp_path / "big.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 200, 3), dtype=np.uint8)).save(p)
-    r = predict_images([p], load_run_predictor(digits_run), top=10)
+    r = predict_images([p], load_model(digits_run), top=10)
     assert r["predicted"] == 1 and len(r["results"][0]["predictions"]) == 10
 
 
 def test_svm_run_ranks_by_score(tmp_path):
-    r = train_linear("digits", "svm", num_iters=50, out_root=tmp_path, progress=False)
-    p = load_run_predictor(r["run_dir"])
+    r = train_linear(LinearConfig(loss="svm", iters=50), out_root=tmp_path, progress=False)
+    p = load_model(r["run_dir"])
     assert p.calibrated is False
     x = load("digits").x_test[:5]
     proba = p.predict_proba(x)
     assert np.allclose(proba.sum(axis=1), 1)
-    np.testing.assert_array_equal(proba.argmax(axis=1), p.estimator.predict(p.preprocessor.transform(x)))
+    est = SoftmaxClassifier.load(f"{r['run_dir']}/model.npz")
+    np.testing.assert_array_equal(proba.argmax(axis=1), est.predict(p.pre.transform(x)))
 
 
 def test_sweep_run_is_accepted(tmp_path):
-    from imgclass.linear.run import sweep_linear
-
-    r = sweep_linear("digits", "softmax", configs=[(0.1, 1e-4), (0.01, 1e-3)], num_iters=30,
+    r = sweep_linear(LinearSweepConfig(loss="softmax", configs=[(0.1, 1e-4), (0.01, 1e-3)], iters=30),
                      out_root=tmp_path, progress=False)
-    p = load_run_predictor(r["run_dir"])
+    p = load_model(r["run_dir"])
     assert p.input_shape == (1, 8, 8) and len(p.class_names) == 10
 
 
-def test_unknown_run_layout_is_a_clear_error(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"command": "something else"}))
-    with pytest.raises(ImgclassError, match="unknown run layout"):
-        load_run_predictor(tmp_path)
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_train_run_scores_new_images_as_it_scored_its_test_split(tmp_path, engine):
+    r = train(TrainConfig(engine=engine, model="mlp:16", epochs=1, threads=1), run_dir=tmp_path / "run",
+              progress=False)
+    model = load_model(r["run_dir"])
+    assert model.config.engine == engine and model.name.startswith(engine)
+    with np.load(tmp_path / "run" / "test_scores.npz") as z:
+        stored = z["scores"]
+    split = make_split(load("digits"), val=0.1, seed=0)
+    np.testing.assert_allclose(model.scores(split.x_test), stored, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("content, match", [(None, "no config.json"), ("{not json", "unreadable"),
-                                            ("[1, 2]", "JSON object")])
+def test_a_study_is_not_a_model_run(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "study", "study": "baselines"}))
+    with pytest.raises(ImgclassError, match="is a study run"):
+        load_model(tmp_path)
+
+
+@pytest.mark.parametrize("content, match", [(None, "not a run directory"), ("{not json", "not valid JSON"),
+                                            ("[1, 2]", "not a run directory")])
 def test_not_a_run_directory(tmp_path, content, match):
     if content is not None:
         (tmp_path / "config.json").write_text(content)
     with pytest.raises(ImgclassError, match=match):
-        load_run_predictor(tmp_path)
+        load_model(tmp_path)
 
 
 def test_missing_run_directory(tmp_path):
     with pytest.raises(ImgclassError, match="no such run directory"):
-        load_run_predictor(tmp_path / "nope")
+        load_model(tmp_path / "nope")
 
 
 def test_incomplete_run_is_a_clear_error(digits_run, tmp_path):
-    (tmp_path / "config.json").write_text((__import__("pathlib").Path(digits_run) / "config.json").read_text())
+    import shutil
+
+    for name in ("config.json", "data.json", "preprocessor.npz"):
+        shutil.copy(f"{digits_run}/{name}", tmp_path / name)
     with pytest.raises(ImgclassError, match="model.npz is missing"):
-        load_run_predictor(tmp_path)
+        load_model(tmp_path)
+    (tmp_path / "data.json").unlink()
+    with pytest.raises(ImgclassError, match="no class names"):
+        load_model(tmp_path)

@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from imgclass.errors import ImgclassError
-from imgclass.sweep import parse_space, sweep
-from imgclass.sweep import study as study_mod
+from imgclass.sweep import parse_space
+from imgclass.sweep import storage as storage_mod
+from imgclass.sweep import worker as worker_mod
+from imgclass.sweep.worker import sweep
 from imgclass.train.trainer import TrainingDiverged
 from tests.sweep.conftest import tiny_config
 
@@ -40,7 +42,7 @@ def test_a_sweep_writes_the_contracted_directory_and_tests_only_the_best_once(tm
         assert Path(t["run_dir"]) == sweep_dir / "trials" / f"trial-{t['number']}"
         assert set(t["params"]) == {"lr", "weight_decay"} and 0 < t["value"] <= 1
         run = json.loads((Path(t["run_dir"]) / "results.json").read_text())
-        assert run["best_val_accuracy"] == t["value"]
+        assert run["val_accuracy"] == t["value"]
     best = doc["best"]
     assert set(best) >= {"number", "params", "value", "test_accuracy", "run_dir"}
     assert best["value"] == max(t["value"] for t in doc["trials"]) and best["test_from"] == "reused"
@@ -53,6 +55,10 @@ def test_a_sweep_writes_the_contracted_directory_and_tests_only_the_best_once(tm
     for png in (sweep_dir / "plots").glob("*.png"):
         Image.open(png).verify()
     assert r["finished_by_me"] and r["ran"] == 3
+    assert r["kind"] == "sweep" and r["val_accuracy"] == best["value"] and r["test_accuracy"] == best["test_accuracy"]
+    results = json.loads((sweep_dir / "results.json").read_text())
+    assert results["tuned"] == ["lr", "weight_decay"] and results["hyperparameters"]["lr"] == best["params"]["lr"]
+    assert json.loads((sweep_dir / "config.json").read_text())["kind"] == "sweep"
 
     # --report-only rewrites sweep.json from the storage without a second use of the test split
     again = sweep(report_only=True, study=r["study"], out_root=tmp_path, progress=False)
@@ -89,7 +95,7 @@ def test_grid_search_covers_the_grid_and_caps_the_trials_at_its_size(tmp_path):
 
 
 def test_pruned_and_diverged_trials_count_as_finished(tmp_path, monkeypatch):
-    monkeypatch.setattr(study_mod, "make_pruner", lambda name: optuna.pruners.ThresholdPruner(lower=1.01))
+    monkeypatch.setattr(storage_mod, "make_pruner", lambda name: optuna.pruners.ThresholdPruner(lower=1.01))
     r = run_sweep(tmp_path, trials=2, pruner="median")
     assert r["counts"] == {"PRUNED": 2} and r["best"] is None
     assert all(t["value"] is None and t["note"].startswith("pruned at evaluation point 1") for t in r["trials"])
@@ -98,7 +104,7 @@ def test_pruned_and_diverged_trials_count_as_finished(tmp_path, monkeypatch):
     def diverge(*args, **kwargs):
         raise TrainingDiverged("the training loss became nan at step 3 (epoch 1); lower the learning rate")
 
-    monkeypatch.setattr("imgclass.train.run.train", diverge)
+    monkeypatch.setattr(worker_mod, "train", diverge)
     d = run_sweep(tmp_path / "d", trials=2)
     assert d["counts"] == {"PRUNED": 2} and d["trials"][0]["note"].startswith("diverged: the training loss")
 
@@ -118,7 +124,7 @@ def test_the_pruning_callback_reports_each_evaluation_point_and_stops_a_poor_tri
         history: list = []
 
     trial, trainer = FakeTrial(prune_at=2), FakeTrainer()
-    cb = study_mod.ReportToTrial(trial)
+    cb = worker_mod.ReportToTrial(trial)
     trainer.history = [{"val_acc": 0.5}]
     cb.on_eval(trainer, trainer.history[-1])
     trainer.history.append({"val_acc": 0.25})
@@ -129,19 +135,19 @@ def test_the_pruning_callback_reports_each_evaluation_point_and_stops_a_poor_tri
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_trial_created_when_enough_are_finished_or_running_is_not_run(tmp_path):
-    opened = study_mod.open_study(tiny_config(), parse_space(SPACE), trials=2, sampler="random", pruner="none",
+    opened = storage_mod.open_study(tiny_config(), parse_space(SPACE), trials=2, sampler="random", pruner="none",
                                   storage=None, study="race", resume=False, out_root=tmp_path, name=None,
                                   heartbeat=5, grid_points=3)
-    objective = study_mod.make_objective(opened)
+    objective = worker_mod.make_objective(opened)
     opened.study.ask(), opened.study.ask()  # two trials running elsewhere
     third = opened.study.ask()
-    with pytest.raises(study_mod.SurplusTrial):
+    with pytest.raises(worker_mod.SurplusTrial):
         objective(third)
     assert "surplus" in third.user_attrs and not (opened.sweep_dir / "trials" / "trial-2").exists()
 
 
 def test_the_best_is_retrained_with_a_test_evaluation_when_its_run_is_not_here(tmp_path, monkeypatch):
-    monkeypatch.setattr(study_mod, "finishes_sweep", lambda opened: False)  # another worker would end it
+    monkeypatch.setattr(worker_mod, "finishes_sweep", lambda opened: False)  # another worker would end it
     r = run_sweep(tmp_path, trials=2, study="elsewhere")
     assert not r["finished_by_me"] and r["best"]["test_accuracy"] is None
     assert not (Path(r["sweep_dir"]) / "sweep.json").exists()
@@ -151,7 +157,7 @@ def test_the_best_is_retrained_with_a_test_evaluation_when_its_run_is_not_here(t
     best = done["best"]
     assert best["test_from"] == "retrained" and Path(best["run_dir"]).name == f"best-trial-{best['number']}"
     results = json.loads((Path(best["run_dir"]) / "results.json").read_text())
-    assert results["test_accuracy"] == best["test_accuracy"] and results["best_val_accuracy"] == best["value"]
+    assert results["test_accuracy"] == best["test_accuracy"] and results["val_accuracy"] == best["value"]
     assert load(tmp_path, "elsewhere").user_attrs["test"]["test_from"] == "retrained"
 
 

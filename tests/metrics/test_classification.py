@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
-from imgclass.evaluate.metrics import classification_metrics, confident_mistakes, format_metrics, softmax
+from imgclass.metrics import classification_metrics, confident_mistakes, format_metrics, softmax
 
 
 def _scores(rng, n=200, k=4):

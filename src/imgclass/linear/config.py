@@ -1,0 +1,149 @@
+"""Typed configurations of ``imgclass linear train`` and ``imgclass linear sweep``, saved in their runs.
+
+As :class:`~imgclass.train.config.TrainConfig`: unknown keys and bad values are an
+:class:`~imgclass.errors.ImgclassError` that names the value, never a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imgclass.errors import ImgclassError, check_config_dict
+from imgclass.linear.search import check_pair, grid, random_configs
+
+LOSSES = ("svm", "softmax")
+SAMPLING = ("replacement", "epochs")
+BIAS = ("vector", "trick", "none")
+NORMALIZE = ("pixel", "channel", "none")
+SEARCHES = ("grid", "random")
+
+
+@dataclass
+class _Config:
+    """The split, features and SGD settings both configs have; from_dict / to_dict / replace."""
+
+    dataset: str = "digits"
+    data_options: dict = field(default_factory=dict)
+    loss: str = "softmax"
+    iters: int = 1500
+    batch_size: int = 200
+    sampling: str = "replacement"
+    val: float | int = 0.1
+    seed: int = 0
+    normalize: str = "pixel"
+    gamma: float = 1.0
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        check_config_dict(cls, d, "linear configuration")
+        return cls(**d)
+
+    def replace(self, **changes):
+        return self.from_dict({**self.to_dict(), **changes})
+
+    def _check_common(self) -> None:
+        choices = {"loss": LOSSES, "sampling": SAMPLING, "normalize": NORMALIZE, "dtype": ("float32", "float64")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ImgclassError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name in ("iters", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ImgclassError(f"{name} must be an integer >= 1, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ImgclassError(f"seed must be an integer, got {self.seed!r}")
+        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)) or \
+                not (math.isfinite(self.gamma) and self.gamma > 0):
+            raise ImgclassError(f"gamma must be a finite number > 0, got {self.gamma!r}")
+        if not isinstance(self.data_options, dict):
+            raise ImgclassError(f"data_options must be a dict, got {type(self.data_options).__name__}")
+
+
+@dataclass
+class LinearConfig(_Config):
+    """One linear classifier trained by minibatch SGD (:class:`~imgclass.linear.estimators.LinearSVM` or
+    :class:`~imgclass.linear.estimators.SoftmaxClassifier`).
+
+    ``lr``, ``reg``, ``iters``, ``batch_size``, ``sampling``, ``bias``, ``lr_decay`` and ``averaging`` are the
+    estimator's (``learning_rate``, ``reg``, ``num_iters``, ...); ``val``, ``seed``, ``normalize`` and ``gamma``
+    decide the split and the features.
+    """
+
+    lr: float = 1e-3
+    reg: float = 1e-5
+    bias: str = "vector"
+    lr_decay: float = 1.0
+    averaging: float | None = None
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        if self.bias not in BIAS:
+            raise ImgclassError(f"bias must be one of {', '.join(BIAS)}, got {self.bias!r}")
+        for name, low in (("lr", 0.0), ("reg", None)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+                    (v <= 0 if low is not None else v < 0):
+                raise ImgclassError(f"{name} must be a finite number {'> 0' if low is not None else '>= 0'}, "
+                                    f"got {v!r}")
+        if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
+            raise ImgclassError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
+        if self.averaging is not None and not (isinstance(self.averaging, (int, float)) and 0 <= self.averaging < 1):
+            raise ImgclassError(f"averaging must lie in [0, 1) (or be left out), got {self.averaging!r}")
+
+    def estimator_params(self) -> dict:
+        """The keyword arguments of the estimator this config trains."""
+        return dict(learning_rate=self.lr, reg=self.reg, num_iters=self.iters, batch_size=self.batch_size,
+                    sampling=self.sampling, bias=self.bias, dtype=self.dtype, lr_decay=self.lr_decay,
+                    averaging=self.averaging, random_state=self.seed)
+
+
+@dataclass
+class LinearSweepConfig(_Config):
+    """Many (learning rate, regularization) pairs trained as one batched stack, the best chosen on validation.
+
+    The pairs are ``configs`` when given; otherwise a log-spaced grid (``search="grid"``: ``grid_size``
+    points over ``lr_range`` x ``reg_range``, or the explicit ``lrs`` x ``regs``) or ``trials`` log-uniform
+    random pairs (``search="random"``, seeded by ``seed``).
+    """
+
+    iters: int = 300  # the inherited field, with the sweep's default
+    search: str = "grid"
+    lr_range: tuple[float, float] = (1e-4, 1.0)
+    reg_range: tuple[float, float] = (1e-6, 1e-1)
+    grid_size: tuple[int, int] = (8, 6)
+    lrs: list[float] | None = None
+    regs: list[float] | None = None
+    trials: int = 30
+    configs: list | None = None
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        if self.search not in SEARCHES:
+            raise ImgclassError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
+        self.lr_range, self.reg_range = tuple(self.lr_range), tuple(self.reg_range)
+        self.grid_size = tuple(self.grid_size)
+        if len(self.grid_size) != 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
+                                           for n in self.grid_size):
+            raise ImgclassError(f"grid_size must be two integers >= 1 (learning rates, strengths), "
+                                f"got {self.grid_size!r}")
+        self.pairs()  # every pair checked now, not after the data is loaded
+
+    def pairs(self) -> list[tuple[float, float]]:
+        """The (lr, reg) pairs this sweep trains, in order."""
+        if self.configs:
+            return [check_pair(c) for c in self.configs]
+        if self.search == "random":
+            return random_configs(self.trials, self.lr_range, self.reg_range, seed=self.seed)
+        lrs = self.lrs or list(np.geomspace(*self.lr_range, self.grid_size[0]))
+        regs = self.regs or list(np.geomspace(*self.reg_range, self.grid_size[1]))
+        return grid(lrs, regs)
+

@@ -1,0 +1,181 @@
+"""The PyTorch engine: a ``torch.nn.Module`` trained with ``torch.optim`` behind the :class:`~imgclass.train.engines.Engine` protocol.
+
+Device, memory format and mixed precision come from :mod:`imgclass.deep.device` (its rules
+are the engine's rules); losses and weight-decay groups from :mod:`imgclass.deep.losses`;
+batch augmentation from :mod:`imgclass.deep.augment`. The training set is moved to the
+device once as one tensor; minibatches are index lookups on it, and augmentation runs on
+whole batches there.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imgclass.deep.augment import Augment
+from imgclass.deep.device import (amp_dtype, autocast, grad_scaler, is_channels_last, prepare_model, resolve_device,
+                                  to_device)
+from imgclass.deep.losses import decayed_parameters, loss_function
+from imgclass.deep.models import build_torch
+from imgclass.train.checkpoint import load_checkpoint, save_checkpoint
+from imgclass.train.config import schedule_steps
+
+
+class TorchEngine:
+    """Train ``module`` as ``cfg`` says: optimizer, schedule, EMA of the weights, augmentation, TTA."""
+
+    name = "torch"
+    weights_file = "model.pt"
+
+    @classmethod
+    def build(cls, cfg, in_shape: tuple[int, ...], num_classes: int, total_steps: int) -> "TorchEngine":
+        """The engine with a freshly initialized ``cfg.model`` (seeded by ``cfg.seed``)."""
+        return cls(build_torch(cfg.model, in_shape, num_classes, seed=cfg.seed), cfg, total_steps)
+
+    def __init__(self, module: torch.nn.Module, cfg, total_steps: int):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.module = prepare_model(module, self.device, channels_last=cfg.channels_last)
+        self.channels_last = is_channels_last(self.module)
+        self.amp = amp_dtype(self.device, cfg.amp)
+        self.scaler = grad_scaler(self.device, self.amp)
+        self.loss_fn = loss_function(cfg.loss, label_smoothing=cfg.label_smoothing)
+        decay, no_decay = decayed_parameters(self.module)  # conv/affine weights; not biases or batchnorm
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if cfg.optimizer in ("sgd", "nesterov"):
+            self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                                             nesterov=cfg.optimizer == "nesterov")
+        elif cfg.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(groups, lr=cfg.lr)
+        else:
+            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        sched = torch.optim.lr_scheduler
+        self.schedule = {
+            "constant": lambda: None,
+            "step": lambda: sched.StepLR(self.optimizer, schedule_steps(total_steps), 0.1),
+            "cosine": lambda: sched.CosineAnnealingLR(self.optimizer, total_steps),
+            "onecycle": lambda: sched.OneCycleLR(self.optimizer, cfg.lr, total_steps=total_steps, pct_start=0.25,
+                                                 cycle_momentum=False),
+        }[cfg.schedule]()
+        # EMA: an exponential moving average of the weights, used for every evaluation and saved as the model
+        self.ema = copy.deepcopy(self.module).requires_grad_(False) if cfg.ema else None
+        self.ema_steps = 0
+        self.augment = Augment(crop_padding=cfg.crop_padding, flip=cfg.flip, jitter=cfg.jitter, seed=cfg.seed)
+        self.x = self.y = None
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return to_device(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), self.device,
+                         channels_last=self.channels_last)
+
+    def bind(self, x_train: np.ndarray, y_train: np.ndarray) -> None:
+        self.x = self._tensor(x_train)
+        self.y = torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(self.device)
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def train_step(self, idx: np.ndarray) -> tuple[float, int]:
+        index = torch.from_numpy(idx).to(self.device)
+        xb, yb = self.x[index], self.y[index]
+        if self.x.ndim == 4:
+            xb = self.augment(xb)
+        self.module.train()
+        with autocast(self.device, self.amp):
+            logits = self.module(xb)  # (B, K)
+            loss = self.loss_fn(logits.float(), yb)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            return loss_value, 0
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.clip_grad:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.schedule is not None:
+            self.schedule.step()
+        if self.ema is not None:
+            self._update_ema()
+        return loss_value, int((logits.argmax(1) == yb).sum())
+
+    def _update_ema(self) -> None:
+        """ema = d·ema + (1 − d)·weights, with d warming up as (1 + t)/(10 + t) to ``cfg.ema``; buffers copied."""
+        d = min(self.cfg.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
+        self.ema_steps += 1
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.ema.parameters()), list(self.module.parameters()), 1.0 - d)
+            for e, b in zip(self.ema.buffers(), self.module.buffers()):
+                e.copy_(b)
+
+    @property
+    def eval_module(self) -> torch.nn.Module:
+        """The network that is evaluated and saved: the EMA of the weights when ``cfg.ema`` is set."""
+        return self.ema if self.ema is not None else self.module
+
+    def scores(self, x: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """Evaluation-mode logits. Batches of ~128 keep conv activations in cache: on 2 CPU cores a
+        small CNN scores 5,000 28x28 images in 0.4 s this way and in 1.2 s in batches of 1,000."""
+        net = self.eval_module.eval()
+        out = []
+        with torch.inference_mode(), autocast(self.device, self.amp):
+            for i in range(0, len(x), batch_size):
+                xb = self._tensor(x[i:i + batch_size])
+                logits = net(xb).float()
+                if self.cfg.tta_flip and xb.ndim == 4:
+                    logits = (logits + net(torch.flip(xb, dims=[3])).float()) / 2
+                out.append(logits.cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    def loss_of(self, scores: np.ndarray, y: np.ndarray) -> float:
+        """The training loss (label smoothing included) of given scores, without weight decay."""
+        with torch.no_grad():
+            return float(self.loss_fn(torch.from_numpy(scores), torch.from_numpy(np.asarray(y, dtype=np.int64))))
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        s = self.scores(x)
+        return self.loss_of(s, y), float(np.mean(np.argmax(s, axis=1) == y))
+
+    def num_parameters(self) -> int:
+        return int(sum(p.numel() for p in self.module.parameters()))
+
+    def model_state(self) -> dict:
+        """The evaluated weights (the EMA ones when ``cfg.ema`` is set), on the CPU."""
+        return {k: v.detach().cpu().clone() for k, v in self.eval_module.state_dict().items()}
+
+    def load_model_state(self, state: dict) -> None:
+        self.module.load_state_dict(state)
+        if self.ema is not None:
+            self.ema.load_state_dict(state)
+
+    def save_weights(self, path: str | Path) -> Path:
+        """The evaluated weights as a ``torch.save`` state dict, atomically."""
+        return save_checkpoint(path, self.model_state())
+
+    def load_weights(self, path: str | Path) -> None:
+        self.load_model_state(load_checkpoint(path))
+
+    def state_dict(self) -> dict:
+        raw = {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
+        return {"model": raw, "optimizer": self.optimizer.state_dict(),
+                "ema": None if self.ema is None else {"model": self.model_state(), "steps": self.ema_steps},
+                "schedule": None if self.schedule is None else self.schedule.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "augment": self.augment.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.load_model_state(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
+        if self.scaler.is_enabled() and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.augment.load_state_dict(state["augment"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"]["model"])
+            self.ema_steps = int(state["ema"]["steps"])
