@@ -31,8 +31,7 @@ import numpy as np
 
 from imgclass.train import TrainConfig
 from imgclass.train.callbacks import Callback
-from imgclass.train.cli import recipe
-from imgclass.train.run import train
+from imgclass.train.run import prepare, train
 
 TARGETS = (0.92, 0.93)
 REFERENCE = dict(model="cnn:32,64;fc=128;bn", optimizer="adam", lr=1e-3, batch_size=128, schedule="constant",
@@ -64,8 +63,6 @@ def time_to(points, target):
 
 
 def run(cfg: TrainConfig, label: str, out: str) -> dict:
-    from imgclass.train.run import prepare
-
     probe = TestProbe()
     p = prepare(cfg)  # the probe needs the test split exactly as training preprocesses it
     probe.x_test, probe.y_test = p.x_test, p.split.y_test
@@ -95,7 +92,7 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="override recipe values, e.g. --set epochs=6 lr=0.004 (JSON values)")
     args = ap.parse_args()
-    base = {**recipe("cnn", "fashion-mnist", "torch"), "model": "cnn", "dataset": "fashion-mnist", "val": 5000}
+    base = {"model": "cnn", "dataset": "fashion-mnist", "val": 5000}  # the rest: the recipe TrainConfig resolves
     for kv in args.set:
         k, v = kv.split("=", 1)
         try:
@@ -106,7 +103,7 @@ def main() -> None:
     for seed in range(args.seeds):
         cfg = TrainConfig(**base, seed=seed)
         runs.append(run(cfg.replace(eval_points=args.probes * cfg.epochs), "recipe", args.out))
-    figures = {"recipe": {k: v for k, v in base.items()}, "runs": runs,
+    figures = {"recipe": TrainConfig(**base).to_dict(), "runs": runs,
                "mean_test_accuracy": round(float(np.mean([r["test_accuracy"] for r in runs])), 4),
                "std_test_accuracy": round(float(np.std([r["test_accuracy"] for r in runs], ddof=1)), 4)
                if len(runs) > 1 else 0.0}

@@ -31,6 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from imgclass.linear.estimators import LinearSVM, SoftmaxClassifier
+from imgclass.linear.config import LinearConfig
 from imgclass.linear.run import prepare
 
 FEATURES = {"raw": 1.0, "gamma": 0.3}  # name: power of the [0, 1] intensities
@@ -62,7 +63,8 @@ def main() -> None:
     args = ap.parse_args()
     data, figures, rows = {}, {}, []
     for feats, gamma in FEATURES.items():
-        ds, split, pre, xtr, xval, xte = prepare("fashion-mnist", val=5000, seed=args.seed, gamma=gamma)
+        split, pre, xtr, xval, xte = prepare(LinearConfig(dataset="fashion-mnist", val=5000, seed=args.seed,
+                                                          gamma=gamma))
         data[feats] = (xtr, xval, xte)
         lr = LogisticRegression()  # lbfgs, C=1.0, max_iter=100: scikit-learn's defaults
         t = timed_fit(lr, xtr, split.y_train)

@@ -28,7 +28,8 @@ import numpy as np
 from imgclass.data import Preprocessor, load, make_split
 from imgclass.errors import ImgclassError
 from imgclass.linear.sgd import sgd_fit
-from imgclass.linear.sweep import grid, sweep
+from imgclass.linear.search import grid
+from imgclass.linear.sweep import sweep
 
 
 def separate_run(W0, xtr, ytr, xval, yval, lr, reg, args) -> dict:
