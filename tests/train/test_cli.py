@@ -56,7 +56,7 @@ def test_seeds_report_mean_and_std_and_keep_every_run(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--lr", "0"], "lr must be"),
     (["train", "--model", "transformer"], "model kind"),
-    (["train", "--engine", "numpy", "--flip"], "numpy engine does not support flip"),
+    (["train", "--engine", "numpy", "--ema", "0.9"], "numpy engine does not support ema"),
     (["train", "--resume", "/nonexistent"], "no such run directory"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):

@@ -103,3 +103,13 @@ def test_the_torch_engine_takes_its_precision_and_layout_rules_from_deep_device(
     assert bf16.amp is torch.bfloat16 == device.amp_dtype("cpu", True) and not bf16.scaler.is_enabled()
     nhwc = prepare(TrainConfig(engine="torch", channels_last=True, **{**FAST, "model": "cnn:8,16;fc=16"})).engine
     assert nhwc.channels_last and device.is_channels_last(nhwc.module)
+
+
+def test_the_numpy_engine_augments_training_batches_and_averages_mirrored_test_scores():
+    cfg = TrainConfig(engine="numpy", flip=True, crop_padding=1, tta_flip=True, **{**FAST, "model": "cnn:4;fc=8"})
+    p = prepare(cfg)
+    assert p.engine.augment.active
+    x = p.x_val[:8]
+    plain = p.engine.model.predict_scores(x)
+    mirrored = p.engine.model.predict_scores(np.ascontiguousarray(x[..., ::-1]))
+    np.testing.assert_allclose(p.engine.scores(x), (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)

@@ -15,8 +15,9 @@ from imgclass.train.checkpoint import load_checkpoint
 from imgclass.train.run import train
 
 CASES = {
-    # dropout draws from the layer's own generator; both engines' RNGs must be restored
-    "numpy": dict(engine="numpy", model="mlp:64,32;dropout=0.2", optimizer="nesterov", schedule="cosine"),
+    # dropout draws from the layer's own generator, batch augmentation from the engine's; both restored
+    "numpy": dict(engine="numpy", model="mlp:64,32;dropout=0.2", optimizer="nesterov", schedule="cosine",
+                  flip=True, crop_padding=1),
     # dropout (torch's global RNG), batch augmentation (its own generator), one-cycle schedule, Adam state,
     # and the EMA weights with their step count
     "torch": dict(engine="torch", model="cnn:8;fc=16;dropout=0.3", optimizer="adam", schedule="onecycle",

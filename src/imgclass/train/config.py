@@ -63,10 +63,10 @@ class TrainConfig:
         ``eval_points`` (0 = after every epoch; N = N evenly spaced times over
         the run), ``patience`` (early stopping after this many evaluation points
         without a better validation accuracy; 0 = off; the best weights are restored).
-    Augmentation (torch engine, training batches only)
-        ``crop_padding``, ``flip``, ``jitter``; ``tta_flip`` averages the logits of each
-        test image and its mirror image at evaluation; ``ema`` (a decay such as 0.999; 0 = off)
-        evaluates and saves an exponential moving average of the weights.
+    Augmentation (training batches only)
+        ``crop_padding``, ``flip`` (both engines), ``jitter`` (torch); ``tta_flip`` averages the logits
+        of each test image and its mirror image at evaluation; ``ema`` (torch; a decay such as 0.999;
+        0 = off) evaluates and saves an exponential moving average of the weights.
     Speed
         ``device`` auto|cpu|cuda, ``channels_last`` (None = on for CUDA, off on the CPU), ``amp``
         (None = on for CUDA; True on the CPU = bfloat16 autocast), ``dtype`` (numpy engine:
@@ -157,9 +157,7 @@ class TrainConfig:
         if self.label_smoothing >= 1:
             raise ImgclassError(f"label_smoothing must be < 1, got {self.label_smoothing}")
         if self.engine == "numpy":
-            unsupported = {"label_smoothing": self.label_smoothing > 0, "crop_padding": self.crop_padding > 0,
-                           "flip": self.flip, "jitter": self.jitter > 0, "tta_flip": self.tta_flip,
-                           "ema": self.ema > 0,
+            unsupported = {"label_smoothing": self.label_smoothing > 0, "jitter": self.jitter > 0, "ema": self.ema > 0,
                            "amp": bool(self.amp), "channels_last": bool(self.channels_last)}
             bad = [k for k, v in unsupported.items() if v]
             if bad:

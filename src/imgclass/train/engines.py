@@ -17,6 +17,7 @@ import numpy as np
 
 from imgclass.modelspec import build_numpy
 from imgclass.nn import optim, schedules
+from imgclass.nn.augment import Augment
 from imgclass.train.config import schedule_steps
 
 
@@ -100,6 +101,7 @@ class NumpyEngine:
             "cosine": lambda: schedules.CosineLR(self.optimizer, total_steps),
             "onecycle": lambda: schedules.OneCycleLR(self.optimizer, cfg.lr, total_steps, pct_start=0.25),
         }[cfg.schedule]()
+        self.augment = Augment(crop_padding=cfg.crop_padding, flip=cfg.flip, seed=cfg.seed)
         self.x = self.y = None
 
     def bind(self, x_train: np.ndarray, y_train: np.ndarray) -> None:
@@ -111,6 +113,8 @@ class NumpyEngine:
 
     def train_step(self, idx: np.ndarray) -> tuple[float, int]:
         xb, yb = self.x[idx], self.y[idx]
+        if self.augment.active and xb.ndim == 4:
+            xb = self.augment(xb)
         self.model.train()
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging loss is reported just below
             scores = self.model.forward(xb)  # (B, K)
@@ -130,7 +134,12 @@ class NumpyEngine:
         return float(loss), int(np.sum(np.argmax(scores, axis=1) == yb))
 
     def scores(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        return self.model.predict_scores(x.astype(self.dtype, copy=False), batch_size)
+        """Evaluation-mode scores; with ``tta_flip`` the mean of each image's and its mirror image's."""
+        x = x.astype(self.dtype, copy=False)
+        s = self.model.predict_scores(x, batch_size)
+        if self.cfg.tta_flip and x.ndim == 4:
+            s = (s + self.model.predict_scores(np.ascontiguousarray(x[..., ::-1]), batch_size)) / 2
+        return s
 
     def loss_of(self, scores: np.ndarray, y: np.ndarray) -> float:
         """The data loss (no regularization) of given scores."""
@@ -158,7 +167,8 @@ class NumpyEngine:
     def state_dict(self) -> dict:
         rngs = [layer.rng.bit_generator.state for layer in _numpy_layers(self.model.net) if hasattr(layer, "rng")]
         return {"model": self.model_state(), "optimizer": self.optimizer.state_dict(),
-                "schedule": None if self.schedule is None else self.schedule.state_dict(), "layer_rngs": rngs}
+                "schedule": None if self.schedule is None else self.schedule.state_dict(), "layer_rngs": rngs,
+                "augment": self.augment.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.load_model_state(state["model"])
@@ -168,3 +178,5 @@ class NumpyEngine:
         layers = [layer for layer in _numpy_layers(self.model.net) if hasattr(layer, "rng")]
         for layer, s in zip(layers, state["layer_rngs"]):
             layer.rng.bit_generator.state = s
+        if "augment" in state:  # checkpoints of older runs had no augmentation state
+            self.augment.load_state_dict(state["augment"])
