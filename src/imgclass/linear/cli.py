@@ -6,6 +6,7 @@ import argparse
 
 from imgclass.cliargs import add_data_args, add_split_args, data_options, dataset_name, emit, floats
 from imgclass.linear.config import LinearConfig, LinearSweepConfig
+from imgclass.train import recipes
 
 
 def _common(args: argparse.Namespace) -> dict:
@@ -30,7 +31,11 @@ def cmd_linear_train(args: argparse.Namespace) -> int:
 
     r = train_linear(linear_config(args), out_root=args.out, progress=args.progress)
     val = "" if r["val_accuracy"] is None else f"   val accuracy {r['val_accuracy']:.4f}"
-    text = (f"{r['model']} on {r['dataset']} ({r['train_size']} train), fit in {r['train_seconds']:.1f} s\n"
+    sel = r["selection"]
+    chosen = (f"lr {r['lr']:.3g}, reg {r['reg']:.3g}" + (f" (chosen on the validation split among {sel['configs']} "
+                                                         f"configs in {sel['seconds']:.1f} s)" if sel else ""))
+    text = (f"{r['model']} on {r['dataset']} ({r['train_size']} train), {chosen}; "
+            f"{r['train_seconds']:.1f} s in all\n"
             f"train accuracy {r['train_accuracy']:.4f}{val}\n"
             f"test accuracy  {r['test_accuracy']:.4f}   (test split used once)\n"
             f"run directory  {r['run_dir']}")
@@ -52,15 +57,16 @@ def cmd_linear_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_linear_args(p: argparse.ArgumentParser) -> None:
-    """Flags shared by 'linear train' and 'linear sweep'."""
+def add_linear_args(p: argparse.ArgumentParser, config) -> None:
+    """Flags shared by 'linear train' and 'linear sweep'; their defaults are the dataclass ``config``'s."""
+    defaults = config()
     add_data_args(p, flag_default="digits")
     p.add_argument("--loss", choices=("svm", "softmax"), default="softmax",
                    help="multiclass hinge (SVM) or softmax cross-entropy")
     g = p.add_argument_group("training")
-    g.add_argument("--iters", type=int, default=1500, help="SGD iterations (minibatches)")
-    g.add_argument("--batch-size", type=int, default=200, help="minibatch size")
-    g.add_argument("--sampling", choices=("replacement", "epochs"), default="replacement",
+    g.add_argument("--iters", type=int, default=defaults.iters, help="SGD iterations (minibatches)")
+    g.add_argument("--batch-size", type=int, default=defaults.batch_size, help="minibatch size")
+    g.add_argument("--sampling", choices=("replacement", "epochs"), default=defaults.sampling,
                    help="minibatches drawn with replacement (course assignments) or shuffled epochs")
     add_split_args(g, seed_help="seed of the validation split, initialization and minibatches")
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point precision")
@@ -74,22 +80,30 @@ def add_commands(sub, command) -> None:
     linear_sub = linear.add_subparsers(dest="linear_command", metavar="SUBCOMMAND", required=True)
     p = command(linear_sub, "train", cmd_linear_train,
                 "train one linear classifier, evaluate on the test split once, write a run directory with plots")
-    add_linear_args(p)
-    p.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate")
-    p.add_argument("--reg", type=float, default=1e-5, help="L2 regularization strength (reg * ||W||^2)")
+    add_linear_args(p, LinearConfig)
+    for action in p._actions:
+        if action.dest == "gamma":  # left out: the dataset's recipe (0.3 on Fashion-MNIST, else 1)
+            action.default = None
+            action.help += " [the dataset's recipe: " + ", ".join(
+                f"{d} {v['gamma']}" for d, v in recipes.LINEAR_DATASET.items()) + ", else 1]"
+    p.add_argument("--lr", type=float, default=None,
+                   help="SGD learning rate [chosen on the validation split among the recipe's candidates]")
+    p.add_argument("--reg", type=float, default=None,
+                   help="L2 regularization strength (reg * ||W||^2) [chosen on the validation split]")
     p.add_argument("--bias", choices=("vector", "trick", "none"), default="vector",
                    help="explicit bias vector, constant-1 feature (bias trick), or none")
     p.add_argument("--lr-decay", type=float, default=1.0,
                    help="multiply the learning rate by this after every epoch's worth of iterations")
-    p.add_argument("--averaging", type=float, default=None, metavar="F",
+    p.add_argument("--averaging", type=float, default=recipes.LINEAR["averaging"], metavar="F",
                    help="Polyak averaging: the model is the mean of the SGD iterates after this fraction of "
-                        "the iterations (e.g. 0.5; default: the last iterate)")
+                        "the iterations")
+    p.add_argument("--no-averaging", dest="averaging", action="store_const", const=None,
+                   help="the model is the last SGD iterate")
 
     p = command(linear_sub, "sweep", cmd_linear_sweep,
                 "train a grid or random sample of (learning rate, regularization) pairs as one batched computation, "
                 "pick the best on validation accuracy, test it once, plot the sweep")
-    add_linear_args(p)
-    p.set_defaults(iters=300)
+    add_linear_args(p, LinearSweepConfig)
     p.add_argument("--search", choices=("grid", "random"), default="grid",
                    help="a log-spaced grid, or log-uniform random pairs")
     p.add_argument("--lr-range", type=float, nargs=2, default=(1e-4, 1.0), metavar=("LO", "HI"),

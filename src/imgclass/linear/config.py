@@ -14,6 +14,7 @@ import numpy as np
 
 from imgclass.errors import ImgclassError, check_config_dict
 from imgclass.linear.search import check_pair, grid, random_configs
+from imgclass.train import recipes
 
 LOSSES = ("svm", "softmax")
 SAMPLING = ("replacement", "epochs")
@@ -35,7 +36,7 @@ class _Config:
     val: float | int = 0.1
     seed: int = 0
     normalize: str = "pixel"
-    gamma: float = 1.0
+    gamma: float | None = 1.0
     dtype: str = "float32"
 
     def to_dict(self) -> dict:
@@ -75,21 +76,31 @@ class LinearConfig(_Config):
 
     ``lr``, ``reg``, ``iters``, ``batch_size``, ``sampling``, ``bias``, ``lr_decay`` and ``averaging`` are the
     estimator's (``learning_rate``, ``reg``, ``num_iters``, ...); ``val``, ``seed``, ``normalize`` and ``gamma``
-    decide the split and the features.
+    decide the split and the features. ``lr`` or ``reg`` left out (None) are chosen on the validation split
+    among the recipe's candidates (:data:`imgclass.train.recipes.LINEAR_SEARCH`) by one batched sweep;
+    ``gamma`` left out is the dataset's recipe (:data:`imgclass.train.recipes.LINEAR_DATASET`).
     """
 
-    lr: float = 1e-3
-    reg: float = 1e-5
+    iters: int = recipes.LINEAR["iters"]
+    batch_size: int = recipes.LINEAR["batch_size"]
+    sampling: str = recipes.LINEAR["sampling"]
+    gamma: float | None = None
+    lr: float | None = None
+    reg: float | None = None
     bias: str = "vector"
     lr_decay: float = 1.0
-    averaging: float | None = None
+    averaging: float | None = recipes.LINEAR["averaging"]
 
     def __post_init__(self) -> None:
+        if self.gamma is None:
+            self.gamma = recipes.linear_gamma(self.dataset)
         self._check_common()
         if self.bias not in BIAS:
             raise ImgclassError(f"bias must be one of {', '.join(BIAS)}, got {self.bias!r}")
         for name, low in (("lr", 0.0), ("reg", None)):
             v = getattr(self, name)
+            if v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
                     (v <= 0 if low is not None else v < 0):
                 raise ImgclassError(f"{name} must be a finite number {'> 0' if low is not None else '>= 0'}, "
@@ -99,9 +110,21 @@ class LinearConfig(_Config):
         if self.averaging is not None and not (isinstance(self.averaging, (int, float)) and 0 <= self.averaging < 1):
             raise ImgclassError(f"averaging must lie in [0, 1) (or be left out), got {self.averaging!r}")
 
-    def estimator_params(self) -> dict:
-        """The keyword arguments of the estimator this config trains."""
-        return dict(learning_rate=self.lr, reg=self.reg, num_iters=self.iters, batch_size=self.batch_size,
+    @property
+    def searched(self) -> list[str]:
+        """The hyperparameters left to the validation split (``lr``, ``reg``)."""
+        return [name for name in ("lr", "reg") if getattr(self, name) is None]
+
+    def candidates(self) -> list[tuple[float, float]]:
+        """The (lr, reg) pairs the validation split chooses from (one pair when both are given)."""
+        search = recipes.LINEAR_SEARCH[self.loss]
+        lrs = [self.lr] if self.lr is not None else list(np.geomspace(*search["lr"]))
+        regs = [self.reg] if self.reg is not None else list(np.geomspace(*search["reg"]))
+        return grid(lrs, regs)
+
+    def estimator_params(self, lr: float | None = None, reg: float | None = None) -> dict:
+        """The keyword arguments of the estimator this config trains (``lr``/``reg``: the chosen ones)."""
+        return dict(learning_rate=self.lr if lr is None else lr, reg=self.reg if reg is None else reg, num_iters=self.iters, batch_size=self.batch_size,
                     sampling=self.sampling, bias=self.bias, dtype=self.dtype, lr_decay=self.lr_decay,
                     averaging=self.averaging, random_state=self.seed)
 

@@ -58,16 +58,48 @@ def _test_once(run: Run, est, x_test: np.ndarray, split) -> dict:
     return record_test(run, scores, split.y_test, split.x_test, split.classes, by="linear")
 
 
+def with_bias_column(x: np.ndarray) -> np.ndarray:
+    """(N, D) -> (N, D + 1): the bias trick, as a sweep trains."""
+    return np.hstack([x, np.ones((len(x), 1), x.dtype)])
+
+
+def choose_lr_reg(cfg: LinearConfig, split, xtr: np.ndarray, xval: np.ndarray, progress: bool = True):
+    """The (lr, reg) of ``cfg.candidates()`` with the best validation accuracy, all trained as one stack.
+
+    Each candidate trains as the final model will (same iterations, batches and seed; constant learning
+    rate, no averaging), so the choice costs about as much as one fit of a few configs. Returns
+    ``(lr, reg, SweepResult)``.
+    """
+    if not len(split.y_val):
+        raise ImgclassError(f"--{' and --'.join(cfg.searched)} are chosen on the validation split: give them, "
+                            "or keep --val above 0")
+    found = sweep(with_bias_column(xtr), split.y_train, with_bias_column(xval), split.y_val, cfg.candidates(),
+                  loss=cfg.loss, num_iters=cfg.iters, batch_size=cfg.batch_size, seed=cfg.seed, sampling=cfg.sampling,
+                  progress=progress)
+    return found.best["lr"], found.best["reg"], found
+
+
 def train_linear(cfg: LinearConfig, *, out_root: str | Path = "runs", progress: bool = True) -> dict:
-    """Train one linear classifier; write its run directory; return its results (:mod:`imgclass.runs.schema`)."""
+    """Train one linear classifier; write its run directory; return its results (:mod:`imgclass.runs.schema`).
+
+    A ``cfg.lr`` or ``cfg.reg`` left out is chosen on the validation split first (:func:`choose_lr_reg`).
+    """
     split, pre, xtr, xval, xte = prepare(cfg)
-    est = ESTIMATORS[cfg.loss](**cfg.estimator_params(), verbose=progress)
     t0 = time.perf_counter()
+    selection = None
+    lr, reg = cfg.lr, cfg.reg
+    if cfg.searched:
+        lr, reg, found = choose_lr_reg(cfg, split, xtr, xval, progress)
+        selection = {"searched": cfg.searched, "configs": len(found.records), "seconds": round(found.seconds, 2),
+                     "records": [{k: r[k] for k in ("lr", "reg", "val_acc", "train_acc", "diverged")}
+                                 for r in found.records]}
+    est = ESTIMATORS[cfg.loss](**cfg.estimator_params(lr, reg), verbose=progress)
+    t_fit = time.perf_counter()
     try:
         est.fit(xtr, split.y_train)
     except ValueError as e:  # scikit-learn's convention inside the estimator; one clear message outside
         raise ImgclassError(str(e)) from e
-    seconds = time.perf_counter() - t0
+    t_end = time.perf_counter()
     run = Run.create("linear", cfg.to_dict(), root=out_root, name=_run_name("linear", cfg))
     _write_model(run, est, pre, split)
     train_acc = est.score(xtr, split.y_train)
@@ -78,8 +110,10 @@ def train_linear(cfg: LinearConfig, *, out_root: str | Path = "runs", progress: 
         "linear", run.path, dataset=split.name, model=f"linear {cfg.loss}", engine=ENGINE,
         parameters=int(est.coef_.size + est.intercept_.size), seed=cfg.seed, train_size=len(split.y_train),
         val_size=len(split.y_val), test_size=len(split.y_test), train_accuracy=train_acc, val_accuracy=val_acc,
-        test_accuracy=tested["accuracy"], train_seconds=seconds, hyperparameters=hyperparameters(cfg.to_dict()),
-        plots=[*plots.values(), *tested["plots"]], best_class=tested["best_class"], worst_class=tested["worst_class"])
+        test_accuracy=tested["accuracy"], train_seconds=t_end - t0,
+        hyperparameters={**hyperparameters(cfg.to_dict()), "lr": lr, "reg": reg}, tuned=cfg.searched,
+        plots=[*plots.values(), *tested["plots"]], lr=lr, reg=reg, fit_seconds=round(t_end - t_fit, 2),
+        selection=selection, best_class=tested["best_class"], worst_class=tested["worst_class"])
     run.write(RESULTS, result)
     return result
 
@@ -100,9 +134,9 @@ def sweep_linear(cfg: LinearSweepConfig, *, out_root: str | Path = "runs", progr
     split, pre, xtr, xval, xte = prepare(cfg)
     if not len(split.y_val):
         raise ImgclassError("a sweep selects on the validation split: use --val > 0")
-    xtr_b, xval_b = (np.hstack([a, np.ones((len(a), 1), a.dtype)]) for a in (xtr, xval))  # bias trick: (N, D+1)
-    found = sweep(xtr_b, split.y_train, xval_b, split.y_val, configs, loss=cfg.loss, num_iters=cfg.iters,
-                  batch_size=cfg.batch_size, seed=cfg.seed, sampling=cfg.sampling, progress=progress)
+    found = sweep(with_bias_column(xtr), split.y_train, with_bias_column(xval), split.y_val, configs, loss=cfg.loss,
+                  num_iters=cfg.iters, batch_size=cfg.batch_size, seed=cfg.seed, sampling=cfg.sampling,
+                  progress=progress)
     best = found.best
     est = estimator_from_weights(cfg.loss, found.best_W, found.history[:, found.best_index],
                                  learning_rate=best["lr"], reg=best["reg"], num_iters=cfg.iters,

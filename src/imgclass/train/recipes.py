@@ -11,7 +11,7 @@ layers, each on top of the one before (a value given explicitly always wins):
 4. :data:`NAMED` — a named recipe (``recipe="overfit"``), generic then per dataset; it may also set
    the model and the engine.
 
-On the numpy engine the PyTorch-only settings (:data:`TORCH_ONLY`) are left out. Each entry
+On the numpy engine the settings tuned for PyTorch (:data:`TORCH_ONLY`) are left out of layers 2 and 3. Each entry
 names the benchmark that chose it; ``imgclass train --help`` prints this table (:func:`help_text`).
 """
 
@@ -60,7 +60,26 @@ NAMED: dict[str, dict] = {
 }
 NAMED_DATASET: dict[tuple[str, str], dict] = {}
 
-#: Settings only the PyTorch engine has; a recipe's values for them are dropped on the numpy engine.
+# ------------------------------------------------------------------ imgclass linear (SVM and softmax)
+
+#: The SGD recipe of ``imgclass linear train`` on every dataset: shuffled epochs, Polyak averaging of the
+#: second half of the iterates (see benchmarks/linear_fashion.py and benchmarks/cifar10_assignments.py).
+LINEAR: dict = dict(iters=6000, batch_size=200, sampling="epochs", averaging=0.5)
+#: Per dataset on top: the intensity power (benchmarks/linear_gamma_cv.py chose 0.3 on Fashion-MNIST).
+LINEAR_DATASET: dict[str, dict] = {"fashion-mnist": dict(gamma=0.3)}
+#: When --lr/--reg are not given, the validation split chooses among these, log-spaced (low, high, count),
+#: all trained at once by one batched sweep (imgclass.linear.sweep).
+LINEAR_SEARCH: dict[str, dict] = {"svm": dict(lr=(1e-4, 1e-1, 7), reg=(1e-5, 1e-1, 5)),
+                                  "softmax": dict(lr=(1e-3, 1.0, 7), reg=(1e-5, 1e-1, 5))}
+
+
+def linear_gamma(dataset: str) -> float:
+    """The intensity power ``imgclass linear`` uses on ``dataset`` when none is given."""
+    return LINEAR_DATASET.get(canonical(dataset), {}).get("gamma", 1.0)
+
+
+#: Settings tuned on the PyTorch engine (some only it has): the kind and (kind, dataset) recipes' values for
+#: them are dropped on the numpy engine, whose own entries and named recipes set what it uses.
 TORCH_ONLY = ("label_smoothing", "flip", "tta_flip", "crop_padding", "jitter", "channels_last", "amp", "ema")
 
 
@@ -81,9 +100,10 @@ def named(name: str, dataset: str) -> dict:
 def resolve(kind: str, dataset: str, engine: str, name: str = "") -> dict:
     """The recipe values (no model or engine) for a model kind on a dataset and engine, named recipe on top."""
     ds = canonical(dataset)
-    values = {**BASE, **KIND.get(kind, {}), **DATASET.get((kind, ds), {}), **DATASET.get((kind, ds, engine), {})}
-    if engine == "numpy":
+    values = {**BASE, **KIND.get(kind, {}), **DATASET.get((kind, ds), {})}
+    if engine == "numpy":  # what was tuned for the PyTorch engine; a numpy entry may set it again below
         values.update({k: BASE[k] for k in TORCH_ONLY})
+    values.update(DATASET.get((kind, ds, engine), {}))
     values.update({k: v for k, v in named(name, dataset).items() if k not in ("model", "engine")})
     return values
 
