@@ -201,6 +201,8 @@ def study_page(run: Run) -> tuple[str, str, list[str]]:
                 section("Settings", kv_table(settings),
                         f"<h3>Machine</h3>{kv_table(s['machine'])}" if s.get("machine") else "")]
         return f"linear baselines on {s.get('dataset')}", f"imgclass study baselines {run.name}", body
+    if cfg.get("study") == "ablation":
+        return ablation_page(run, s, cfg)
     runs = s.get("rows", [])
     rows = [[r["fraction"], r["train_size"], r["test_accuracy"], r["val_accuracy"], r["train_accuracy"],
              r["train_seconds"], Path(r["run_dir"]).name] for r in runs]
@@ -216,6 +218,36 @@ def study_page(run: Run) -> tuple[str, str, list[str]]:
     title = (f"{base.get('engine')} {spec_text(base.get('model'))} on {base.get('dataset')}: "
              "accuracy against training data")
     return title, f"imgclass study train-fraction {run.name}", body
+
+
+def ablation_page(run: Run, s: dict, cfg: dict) -> tuple[str, str, list[str]]:
+    """An ablation study: the ladder's table and plot, the last step's seeds, each step's curves."""
+    steps = s.get("rows", [])
+    rows = [[i, r["step"], r["what"], r["test_accuracy"], r.get("test_accuracy_std"), r["val_accuracy"],
+             r["train_accuracy"], r["train_seconds"], Path(r["run_dir"]).name] for i, r in enumerate(steps)]
+    best = max(range(len(rows)), key=lambda i: rows[i][3]) if rows else None
+    last = steps[-1] if steps else {}
+    head = cards({"last step: test accuracy": last.get("test_accuracy"), "± std over seeds": last.get("test_accuracy_std"),
+                  "seeds": len(last.get("seeds") or []) or None, "steps": len(steps),
+                  "train seconds (all steps)": s.get("train_seconds")})
+    figs = []
+    for r in steps:
+        where = resolve(run.path, r["run_dir"])
+        curves = where / "plots" / "curves.png"
+        if not curves.is_file():  # the last step over seeds: its first seed's curves
+            curves = next(iter(sorted(where.glob("seed*/plots/curves.png"))), curves)
+        figs.append(figure(curves, f"{r['step']}: curves"))
+    base = cfg.get("config", {})
+    body = [head,
+            section(f"The {cfg.get('ladder')} ladder (each step keeps the changes before it)",
+                    figure(run.plots / "ablation.png", "test accuracy per step; the last over its seeds"),
+                    table(["#", "step", "change", "test acc", "± std", "best val acc", "final train acc", "train s",
+                           "run"], rows, highlight=best, wide=True)),
+            section("Configuration of the first step (each step changes the settings named above)",
+                    config_table(base)),
+            section("Curves of each step", grid(*figs, two=True))]
+    title = f"ablation study on {base.get('dataset')}: {spec_text(base.get('model'))}"
+    return title, f"imgclass study ablation {run.name}", body
 
 
 PAGES = {"train": train_page, "seeds": seeds_page, "linear": linear_page, "linear-sweep": linear_page,

@@ -6,6 +6,7 @@ import argparse
 
 from imgclass.cliargs import Formatter, add_data_args, add_split_args, data_options, dataset_name, emit
 from imgclass.errors import ImgclassError
+from imgclass.studies.ladders import LADDERS
 from imgclass.train.cli import add_train_args, config_from_args
 
 
@@ -31,6 +32,19 @@ def cmd_study_train_fraction(args: argparse.Namespace) -> int:
     s = train_fraction_study(config_from_args(args), args.fractions, out_root=args.out, name=args.name,
                              progress=args.progress)
     emit(args, format_train_fraction(s), s)
+    return 0
+
+
+def cmd_study_ablation(args: argparse.Namespace) -> int:
+    from imgclass.studies.ablation import ablation_study, format_ablation  # loads on use
+
+    given = [flag for flag, bad in (("--resume", args.resume), ("--seeds", args.seeds != 1)) if bad]
+    if given:
+        raise ImgclassError(f"'imgclass study ablation' does not take {', '.join(given)}; the last step's seeds "
+                            "are --final-seeds")
+    s = ablation_study(config_from_args(args), args.ladder, final_seeds=args.final_seeds, out_root=args.out,
+                       name=args.name, progress=args.progress)
+    emit(args, format_ablation(s), s)
     return 0
 
 
@@ -66,6 +80,27 @@ def add_commands(sub, command) -> None:
             action.help = "parent directory of the study directory (its runs go inside it)"
     p.add_argument("--fractions", type=_fractions, default="0.1,0.2,0.5,1.0", metavar="F,F,...",
                    help="training fractions, each in (0, 1]")
+    p = command(study_sub, "ablation", cmd_study_ablation,
+                "climb a ladder of training changes (the USI assignment's: baseline, + weight decay, + dropout, "
+                "+ flip/colour jitter, no bias, + batchnorm), one run per step, the last over several seeds; "
+                "one table and one report")
+    add_train_args(p)
+    p.set_defaults(dataset="cifar10", _dataset_default="cifar10", model="cifar-classic")
+    for action in p._actions:
+        if action.dest in ("seeds", "resume"):
+            action.help = argparse.SUPPRESS  # refused: --final-seeds
+        elif action.dest == "name":
+            action.help = "name of the study directory [study-ablation-LADDER-ENGINE-MODEL-DATASET-SEED]"
+        elif action.dest == "out":
+            action.help = "parent directory of the study directory (its runs go inside it)"
+        elif action.dest == "dataset":
+            action.default = "cifar10"
+        elif action.dest == "model":
+            action.default = "cifar-classic"
+            action.help = "the network the ladder changes [cifar-classic, the USI assignment's]"
+    p.add_argument("--ladder", choices=tuple(LADDERS), default="usi", help="which ladder of changes")
+    p.add_argument("--final-seeds", type=int, default=10, metavar="N",
+                   help="seeds of the last step (mean ± std of its test accuracy)")
     p = command(study_sub, "baselines", cmd_study_baselines,
                 "scikit-learn's LogisticRegression and LinearSVC next to imgclass's SoftmaxClassifier and LinearSVM "
                 "on the split 'imgclass linear' uses: accuracy and fit time in one table")

@@ -174,11 +174,15 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
         return result
 
 
-def train_seeds(cfg: TrainConfig, seeds: int, *, out_root: str | Path = "runs", progress: bool = True) -> dict:
-    """Train ``seeds`` runs (seeds cfg.seed, cfg.seed + 1, ...) in one parent directory; mean ± std of test accuracy."""
+def train_seeds(cfg: TrainConfig, seeds: int, *, out_root: str | Path = "runs", path: str | Path | None = None,
+                progress: bool = True) -> dict:
+    """Train ``seeds`` runs (seeds cfg.seed, cfg.seed + 1, ...) in one parent directory; mean ± std of test accuracy.
+
+    The parent is a new ``out_root/<stamp>-<name>-<N>seeds`` or ``path`` (new or empty).
+    """
     if seeds < 1:
         raise ImgclassError(f"--seeds must be >= 1, got {seeds}")
-    parent = Run.create("seeds", {"config": cfg.to_dict(), "seeds": seeds}, root=out_root,
+    parent = Run.create("seeds", {"config": cfg.to_dict(), "seeds": seeds}, root=out_root, path=path,
                         name=default_name(cfg).rsplit("-s", 1)[0] + f"-{seeds}seeds")
     runs = [train(cfg.replace(seed=cfg.seed + i, name=f"seed{cfg.seed + i}"), progress=progress,
                   run_dir=parent.path / f"seed{cfg.seed + i}") for i in range(seeds)]
