@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+# $IMGCLASS_DATA as the test session found it (each test then runs without it, see _isolated_data_env);
+# .ci/run builds CIFAR-10 there from ../shared
+_DATA_ROOT = os.environ.get("IMGCLASS_DATA")
+CIFAR10_DIR = Path(_DATA_ROOT).expanduser() / "cifar10" if _DATA_ROOT else None
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +40,18 @@ def require_fashion_mnist():
         if os.environ.get("IMGCLASS_REQUIRE_REAL_DATA") == "1":
             pytest.fail(f"real Fashion-MNIST missing from {FASHION_DIR}: apt-get install -y dataset-fashion-mnist")
         pytest.skip("real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+
+def require_cifar10() -> dict:
+    """The data options that load the real CIFAR-10 (``{"data_dir": ...}``); skip without it, unless CI demands it.
+
+    CIFAR-10 is looked for in ``$IMGCLASS_DATA/cifar10`` (the official python batches, as
+    ``../shared/tools/cifar10-from-jpeg`` writes them).
+    """
+    if CIFAR10_DIR is None or not (CIFAR10_DIR / "cifar-10-batches-py" / "test_batch").is_file():
+        where = CIFAR10_DIR or "$IMGCLASS_DATA/cifar10 ($IMGCLASS_DATA is not set)"
+        if os.environ.get("IMGCLASS_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(f"real CIFAR-10 missing from {where}: run ../shared/tools/cifar10-from-jpeg "
+                        "$IMGCLASS_DATA/cifar10 (.ci/run does)")
+        pytest.skip(f"real CIFAR-10 not found in {where}")
+    return {"data_dir": str(CIFAR10_DIR)}
