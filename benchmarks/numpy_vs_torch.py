@@ -2,13 +2,17 @@
 
 Run by hand (not part of the tests)::
 
-    python benchmarks/numpy_vs_torch.py [--repeats 9]
+    python benchmarks/numpy_vs_torch.py [--repeats 9] [--cifar-model "cnn:32,64,128;fc=256"] [--cifar-batch 128]
 
 Each case runs NumPy and PyTorch in alternating rounds (see :func:`median_ms`),
 ``repeats`` times each, and reports the median in milliseconds; ``ratio`` is
 NumPy time / PyTorch time (lower is better; the issue's target is < 2 for conv
-forward+backward and max-pool, < 2.5 for a whole CNN training step). PyTorch keeps its default thread count. The
-last line of output is one JSON object holding every figure.
+forward+backward and max-pool, < 2.5 for a whole CNN training step). PyTorch keeps its
+default thread count; the CIFAR-sized training step is also timed with PyTorch on one
+thread (``cifar_step_torch1_ms``, ``cifar_step_ratio_torch1``), since the engine's matrix
+products run on one BLAS thread (see ``imgclass.nn.geometry.BLAS_THREADS``) and a busy
+2-core machine can make a second thread a loss rather than a gain. The last line of output
+is one JSON object holding every figure.
 """
 
 from __future__ import annotations
@@ -189,17 +193,69 @@ def cnn_step_case(rng, repeats: int) -> dict[str, float]:
     return {"cnn_step_numpy_ms": t["numpy"], "cnn_step_torch_ms": t["torch"]}
 
 
+def cifar_step_case(rng, repeats: int, spec_text: str = "cnn:32,64,128;fc=256", batch: int = 128) -> dict[str, float]:
+    """One training step (forward, softmax loss, backward, Adam) of a CIFAR-10-sized CNN, batch of 3x32x32 float32.
+
+    The network comes from a model spec through ``imgclass.modelspec.build_numpy`` and its PyTorch twin
+    through ``imgclass.deep.models.build_torch`` (same architecture, same initial weights). PyTorch runs with
+    its default thread count and, separately, with one thread; ``*_ips`` are images per second.
+    """
+    from imgclass.deep.models import build_torch
+    from imgclass.modelspec import ModelSpec, build_numpy
+    from imgclass.nn.optim import Adam
+
+    spec = ModelSpec.parse(spec_text)
+    x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+    model = build_numpy(spec, (3, 32, 32), 10, seed=0, dtype=np.float32)
+    opt = Adam(model.parameters(), lr=1e-3)
+    net = build_torch(spec, (3, 32, 32), 10, seed=0).train()
+    topt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def np_step():
+        loss = model.loss(x, y)
+        opt.step()
+        return loss
+
+    def torch_step():
+        topt.zero_grad()
+        loss = tF.cross_entropy(net(tx), ty)
+        loss.backward()
+        topt.step()
+        return loss
+
+    def torch1_step():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return torch_step()
+        finally:
+            torch.set_num_threads(threads)
+
+    t = median_ms({"numpy": np_step, "torch": torch_step, "torch1": torch1_step}, repeats)
+    figures = {"cifar_step_numpy_ms": t["numpy"], "cifar_step_torch_ms": t["torch"],
+               "cifar_step_torch1_ms": t["torch1"]}
+    figures.update({f"cifar_step_{k}_ips": 1e3 * batch / v for k, v in t.items()})
+    figures["cifar_step_ratio_torch1"] = t["numpy"] / t["torch1"]
+    return figures
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9, help="timed runs per case, median reported (default 9)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random inputs (default 0)")
+    parser.add_argument("--cifar-model", default="cnn:32,64,128;fc=256",
+                        help="model spec of the CIFAR-sized training step (default cnn:32,64,128;fc=256)")
+    parser.add_argument("--cifar-batch", type=int, default=128, help="its batch size (default 128)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
 
     figures: dict = {}
     for case in (conv_case, pool_case, affine_case, cnn_step_case, naive_case):
         figures.update(case(rng, args.repeats))
-    for name in ("conv_fwd", "conv_fwd_bwd", "maxpool_fwd_bwd", "affine_fwd_bwd", "cnn_step"):
+    figures.update(cifar_step_case(rng, args.repeats, args.cifar_model, args.cifar_batch))
+    for name in ("conv_fwd", "conv_fwd_bwd", "maxpool_fwd_bwd", "affine_fwd_bwd", "cnn_step", "cifar_step"):
         figures[f"{name}_ratio"] = figures[f"{name}_numpy_ms"] / figures[f"{name}_torch_ms"]
     figures["conv_fast_speedup_over_naive"] = figures["conv_small_naive_ms"] / figures["conv_small_fast_ms"]
     figures = {k: round(v, 3) for k, v in figures.items()}
@@ -211,10 +267,15 @@ def main(argv=None) -> dict:
             ("conv2d forward+backward", "conv_fwd_bwd"),
             ("max-pool 2x2 fwd+bwd (64x64x28x28)", "maxpool_fwd_bwd"),
             ("affine fwd+bwd (64x3136 @ 3136x128)", "affine_fwd_bwd"),
-            ("CNN training step (batch 128, 1x28x28)", "cnn_step")]
+            ("CNN training step (batch 128, 1x28x28)", "cnn_step"),
+            (f"CIFAR step {args.cifar_model} b{args.cifar_batch}", "cifar_step")]
     for label, key in rows:
         print(f"{label:<42}{figures[f'{key}_numpy_ms']:>10.2f}{figures[f'{key}_torch_ms']:>10.2f}"
               f"{figures[f'{key}_ratio']:>12.2f}x")
+    print(f"{'  PyTorch on 1 thread':<42}{'':>10}{figures['cifar_step_torch1_ms']:>10.2f}"
+          f"{figures['cifar_step_ratio_torch1']:>12.2f}x")
+    print(f"{'  images/s: numpy, torch, torch 1 thread':<42}{figures['cifar_step_numpy_ips']:>10.0f}"
+          f"{figures['cifar_step_torch_ips']:>10.0f}{figures['cifar_step_torch1_ips']:>12.0f}")
     print(f"{'conv fwd+bwd 4x3x16x16, 8 filters: naive':<42}{figures['conv_small_naive_ms']:>10.2f}")
     print(f"{'  fast (im2col + GEMM)':<42}{figures['conv_small_fast_ms']:>10.2f}"
           f"{'':>10}{figures['conv_fast_speedup_over_naive']:>12.0f}x faster")

@@ -7,14 +7,16 @@ on ``(N, C, H, W)`` arrays.
 
 * ``conv_forward_naive`` / ``conv_backward_naive``
   loop over every output pixel: the readable reference and the test oracle.
-* ``conv_forward`` / ``conv_backward`` are the fast path, im2col + GEMM. The
-  columns are laid out ``(C*KH*KW, N*H_out*W_out)`` so that the forward
-  product and ``dw`` are each one BLAS call with no large transpose, and
-  ``dcols`` one per ~2 MiB block of samples (col2im then reads it from cache,
-  and the backward pass never allocates a second array the size of the columns).
-  im2col and col2im loop over the ``KH*KW`` kernel offsets only, copying (or
-  adding) one strided slice each, and handle zero padding by clipping the
-  slices instead of copying into a padded array.
+* ``conv_forward`` / ``conv_backward`` are the fast path, im2col + GEMM,
+  channels-last: the columns of an output pixel are its ``KH*KW*C`` input taps
+  (plus a ones column for the bias), so the product ``cols @ w.T`` is the output
+  in ``(N, H_out, W_out, F)`` memory order, returned as an ``(N, F, H_out, W_out)``
+  view with channels-last strides (PyTorch's ``channels_last``). Batchnorm, ReLU
+  and pooling keep that layout, and the next convolution reads it without a
+  copy. Columns are built from one strided view of the padded input, a ~2 MiB
+  block of samples at a time, multiplied while in cache and never kept: the
+  backward pass rebuilds each block for ``dw`` and runs col2im on it right away.
+  The products run on :data:`imgclass.nn.geometry.BLAS_THREADS` BLAS threads.
 Geometry follows PyTorch: ``stride``, ``padding`` and ``dilation`` are an int or
 an ``(h, w)`` pair, and ``H_out = (H + 2*pad_h - dil_h*(KH - 1) - 1) // stride_h + 1``.
 float32 inputs stay float32; mixed inputs promote as NumPy does.
@@ -22,11 +24,11 @@ float32 inputs stay float32; mixed inputs promote as NumPy does.
 
 from __future__ import annotations
 
-
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from imgclass.errors import ImgclassError
-from imgclass.nn.geometry import Pair, _check_4d, _pair, _span
+from imgclass.nn.geometry import Pair, _check_4d, _pair, _span, blas_threads, keep_freed_memory
 
 
 
@@ -142,110 +144,158 @@ def conv_backward_naive(dout, cache):
 
 # -------------------------------------------------- fast convolution (GEMM)
 
-# conv_backward builds dcols in blocks of about this many bytes. Besides cache reuse,
-# this keeps the peak small enough that glibc reuses freed memory instead of
-# returning it to the OS and page-faulting it back on the next step (measured:
-# a whole-batch dcols made the benchmark's forward+backward ~1.5x slower).
+# The fast path goes a block of samples at a time, each block's columns about this many
+# bytes: they are built, multiplied and (backward) turned back into pixels while still in
+# cache, and no array the size of all the columns is ever allocated. The columns are not
+# kept for the backward pass either: rebuilding a block from the cached input is cheaper
+# than writing all of them to memory and reading them back (measured on 2 busy cores:
+# main memory moved only ~2-4 GB/s, and a whole-batch columns array cost ~10 ms in page
+# faults alone on every step).
 _DCOLS_BLOCK_BYTES = 2 ** 21
 
 
-def _im2col(x: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair, out_hw: Pair, dtype) -> np.ndarray:
-    """Columns ``(C*KH*KW, N*H_out*W_out)``: row ``(c, kh, kw)``, column ``(n, i, j)`` is the input under that tap.
+class _Im2col:
+    """im2col for one convolution's geometry, a block of samples at a time, channels-last.
 
-    One strided copy per kernel offset; taps that fall in the padding are set to zero.
+    The columns of a block of ``n`` samples are ``(n*H_out*W_out, KH*KW*C + 1)``: row
+    ``(n, i, j)`` is output pixel ``(i, j)``, column ``(kh, kw, c)`` the input under that
+    tap and the last column ones, which carry the bias. They are copied from a strided
+    view of the zero-padded input, whose inner ``(KW, C)`` block is contiguous when
+    ``dil_w == 1``: runs of ``KW*C`` values, not single elements.
     """
-    N, C, H, W = x.shape
-    cols = np.empty((C, *kernel, N, *out_hw), dtype=dtype)
-    xt = x.transpose(1, 0, 2, 3)  # (C, N, H, W) view
-    for kh, kw, (oi, oj), (ii, ij) in _offsets(kernel, stride, pad, dil, (H, W), out_hw):
-        slab = cols[:, kh, kw]  # (C, N, H_out, W_out) view
-        if oi is None:
-            slab[...] = 0
-            continue
-        slab[:, :, :oi.start] = 0
-        slab[:, :, oi.stop:] = 0
-        slab[:, :, oi, :oj.start] = 0
-        slab[:, :, oi, oj.stop:] = 0
-        slab[:, :, oi, oj] = xt[:, :, ii, ij]
-    return cols.reshape(C * kernel[0] * kernel[1], -1)  # (C*KH*KW, N*H_out*W_out)
 
+    def __init__(self, xh: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair, out_hw: Pair, dtype):
+        N, H, W, C = xh.shape
+        self.xh, self.kernel, self.stride, self.pad, self.dil, self.out_hw = xh, kernel, stride, pad, dil, out_hw
+        self.K = kernel[0] * kernel[1] * C
+        self.P = out_hw[0] * out_hw[1]
+        step = max(1, _DCOLS_BLOCK_BYTES // (self.P * (self.K + 1) * np.dtype(dtype).itemsize))
+        self.blocks = [(n0, min(N, n0 + step)) for n0 in range(0, N, step)]
+        n = min(N, step)
+        self.cols = np.empty((n, *out_hw, self.K + 1), dtype=dtype)  # scratch, reused by every block
+        self.cols[..., self.K] = 1
+        (ph, pw) = pad
+        self.xp = np.zeros((n, H + 2 * ph, W + 2 * pw, C), dtype=dtype) if ph or pw else None
 
-def _col2im(dcols: np.ndarray, dx: np.ndarray, kernel: Pair, stride: Pair, pad: Pair, dil: Pair,
-            out_hw: Pair) -> None:
-    """Adjoint of :func:`_im2col`: overwrite ``dx (N, C, H, W)`` with ``dcols`` summed over the taps.
+    def __call__(self, n0: int, n1: int) -> np.ndarray:
+        """The columns of samples ``[n0, n1)``, ``((n1-n0)*H_out*W_out, KH*KW*C + 1)`` (a scratch view)."""
+        n, (ph, pw), (sh, sw), (dh, dw) = n1 - n0, self.pad, self.stride, self.dil
+        H, W, C = self.xh.shape[1:]
+        if self.xp is None:
+            xp = np.ascontiguousarray(self.xh[n0:n1], dtype=self.cols.dtype)
+        else:  # the border stays zero from allocation
+            xp = self.xp[:n]
+            xp[:, ph:ph + H, pw:pw + W] = self.xh[n0:n1]
+        s0, s1, s2, s3 = xp.strides
+        taps = as_strided(xp, (n, *self.out_hw, *self.kernel, C), (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3),
+                          writeable=False)
+        cols = self.cols[:n]
+        np.copyto(cols[..., :self.K].reshape(taps.shape), taps)
+        return cols.reshape(n * self.P, self.K + 1)
 
-    ``dcols`` has shape ``(C*KH*KW, N*H_out*W_out)``; adds one strided slice per kernel offset.
-    """
-    N, C, H, W = dx.shape
-    dcols = dcols.reshape(C, *kernel, N, *out_hw)  # (C, KH, KW, N, H_out, W_out)
-    dx[...] = 0
-    dxt = dx.transpose(1, 0, 2, 3)  # (C, N, H, W) view
-    for kh, kw, (oi, oj), (ii, ij) in _offsets(kernel, stride, pad, dil, (H, W), out_hw):
-        if oi is not None:
-            dxt[:, :, ii, ij] += dcols[:, kh, kw, :, oi, oj]
+    def input_grad(self, d: np.ndarray, w_taps: np.ndarray, dxh: np.ndarray) -> None:
+        """Overwrite ``dxh (n, H, W, C)`` with the input gradient of a block: col2im of ``d @ w_taps``.
+
+        ``d`` is the block's ``(n*H_out*W_out, F)`` output gradient, ``w_taps`` the ``(F, KH*KW*C)``
+        weights. col2im adds one strided slice per kernel offset, clipped to the input (padding is
+        dropped). Its innermost runs are the ``C`` channels of a pixel; with fewer channels than
+        output columns (an RGB input layer) the columns are built transposed instead,
+        ``(KH*KW*C, n*H_out*W_out)``, summed channels-first along image rows, and the block
+        transposed back at the end (measured: about 2x faster for C = 3 than runs of 3 values).
+        """
+        n, H, W, C = dxh.shape
+        offsets = _offsets(self.kernel, self.stride, self.pad, self.dil, (H, W), self.out_hw)
+        if C < self.out_hw[1]:
+            dcols = (w_taps.T @ d.T).reshape(*self.kernel, C, n, *self.out_hw)  # (KH, KW, C, n, H_out, W_out)
+            dxt = np.zeros((C, n, H, W), dtype=dxh.dtype)
+            for kh, kw, (oi, oj), (ii, ij) in offsets:
+                if oi is not None:
+                    dxt[:, :, ii, ij] += dcols[kh, kw, :, :, oi, oj]
+            dxh[...] = dxt.transpose(1, 2, 3, 0)
+            return
+        dcols = (d @ w_taps).reshape(n, *self.out_hw, *self.kernel, C)  # (n, H_out, W_out, KH, KW, C)
+        dxh[...] = 0
+        for kh, kw, (oi, oj), (ii, ij) in offsets:
+            if oi is not None:
+                dxh[:, ii, ij] += dcols[:, oi, oj, kh, kw]
 
 
 def conv_forward(x, w, b, stride=1, padding=0, dilation=1):
-    """Convolution by im2col and one matrix product: the fast path models use.
+    """Convolution by im2col and matrix products: the fast path models use.
 
     Same arguments, output and errors as :func:`conv_forward_naive`.
 
+    The work is done channels-last, a block of samples at a time (see :class:`_Im2col`):
+    each block's product ``(n*H_out*W_out, F)`` *is* its output in ``(n, H_out, W_out, F)``
+    memory order. ``out`` is returned as the ``(N, F, H_out, W_out)`` transposed view of
+    that array (channels-last strides, as PyTorch's ``channels_last``): no transpose
+    pass, and the next layers read it along its contiguous channel axis.
+
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W)
+    x : ndarray, shape (N, C, H, W), any memory layout (channels-last is read without a copy)
     w : ndarray, shape (F, C, KH, KW)
     b : ndarray, shape (F,)
     stride, padding, dilation : int or (h, w) pair
 
     Returns
     -------
-    out : ndarray, shape (N, F, H_out, W_out), C-contiguous
-    cache : tuple for :func:`conv_backward`; holds the columns, ``(C*KH*KW, N*H_out*W_out)``
+    out : ndarray, shape (N, F, H_out, W_out), channels-last in memory
+    cache : tuple for :func:`conv_backward`; holds ``x`` (channels-last), not the columns
     """
     stride, pad, dil, out_hw = _conv_geometry(x, w, b, stride, padding, dilation)
+    keep_freed_memory()
     dtype = np.result_type(x, w, b, np.float32)
-    N, F, kernel = x.shape[0], w.shape[0], w.shape[2:]
-    geometry = (kernel, stride, pad, dil, out_hw)
-    cols = _im2col(x, *geometry, dtype)  # (C*KH*KW, N*H_out*W_out)
-    w2 = w.reshape(F, -1).astype(dtype, copy=False)  # (F, C*KH*KW)
-    prod = (w2 @ cols).reshape(F, N, *out_hw)  # (F, N, H_out, W_out)
-    out = np.empty((N, F, *out_hw), dtype=dtype)
-    # add the bias while transposing to (N, F, H_out, W_out): one pass
-    np.add(prod.transpose(1, 0, 2, 3), b.astype(dtype, copy=False)[:, None, None], out=out)
-    return out, (x.shape, w.shape, w2, cols, geometry)
+    N, F = x.shape[0], w.shape[0]
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=dtype)  # (N, H, W, C): a view if channels-last
+    im2col = _Im2col(xh, w.shape[2:], stride, pad, dil, out_hw, dtype)
+    K = im2col.K
+    w2 = np.empty((F, K + 1), dtype=dtype)  # (F, KH*KW*C + 1): the taps channels-last, then the bias
+    w2[:, :K] = w.transpose(0, 2, 3, 1).reshape(F, K)
+    w2[:, K] = b
+    out = np.empty((N, *out_hw, F), dtype=dtype)  # (N, H_out, W_out, F)
+    with blas_threads():
+        for n0, n1 in im2col.blocks:
+            np.matmul(im2col(n0, n1), w2.T, out=out[n0:n1].reshape(-1, F))
+    return out.transpose(0, 3, 1, 2), (xh, w.shape, w2, (stride, pad, dil, out_hw))
 
 
-def conv_backward(dout, cache):
-    """Gradients of :func:`conv_forward`: two matrix products and col2im.
+def conv_backward(dout, cache, input_grad: bool = True):
+    """Gradients of :func:`conv_forward`, a block of samples at a time.
+
+    Each block's columns are rebuilt from the cached input; ``[dw | db] += dout_block.T @ cols``
+    (the ones column gives ``db``) and ``dx_block = col2im(dout_block @ w)`` (see :meth:`_Im2col.input_grad`).
 
     Parameters
     ----------
-    dout : ndarray, shape (N, F, H_out, W_out)
+    dout : ndarray, shape (N, F, H_out, W_out), any memory layout (channels-last is read without a copy)
         Cast to the forward pass's dtype (float32 stays float32).
     cache : from :func:`conv_forward`
+    input_grad : bool
+        False skips ``dx`` (returned as None): a network's first layer needs no input gradient,
+        and for an RGB input ``dx`` is about half of that layer's backward pass.
 
     Returns
     -------
-    dx : ndarray, shape (N, C, H, W)
-    dw : ndarray, shape (F, C, KH, KW)
+    dx : ndarray, shape (N, C, H, W), channels-last in memory; None without ``input_grad``
+    dw : ndarray, shape (F, C, KH, KW), C-contiguous
     db : ndarray, shape (F,)
     """
-    x_shape, w_shape, w2, cols, geometry = cache
-    N, F, Ho, Wo = dout.shape
-    dout_t = np.empty((F, N, Ho, Wo), dtype=cols.dtype)
-    dout_t[...] = dout.transpose(1, 0, 2, 3)
-    dout_t = dout_t.reshape(F, N * Ho * Wo)  # (F, N*Ho*Wo)
-    db = dout_t.sum(axis=1)
-    dw = (dout_t @ cols.T).reshape(w_shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
-    # dcols = w2.T @ dout_t, (C*KH*KW, N*Ho*Wo), a block of samples at a time: the block
-    # is still in cache for col2im, and no second array the size of ``cols`` is allocated
-    dx = np.empty(x_shape, dtype=cols.dtype)
-    P = Ho * Wo
-    step = max(1, _DCOLS_BLOCK_BYTES // (cols.shape[0] * P * cols.itemsize))
-    for n0 in range(0, N, step):
-        n1 = min(N, n0 + step)
-        _col2im(w2.T @ dout_t[:, n0 * P:n1 * P], dx[n0:n1], *geometry)
-    return dx, dw, db
+    xh, w_shape, w2, (stride, pad, dil, out_hw) = cache
+    F, C, KH, KW = w_shape
+    im2col = _Im2col(xh, (KH, KW), stride, pad, dil, out_hw, w2.dtype)
+    K, P = im2col.K, im2col.P
+    d2 = np.ascontiguousarray(dout.transpose(0, 2, 3, 1), dtype=w2.dtype).reshape(-1, F)  # (N*H_out*W_out, F)
+    dxh = np.empty(xh.shape, dtype=w2.dtype) if input_grad else None
+    dwb = np.zeros((F, K + 1), dtype=w2.dtype)  # [dw | db]
+    with blas_threads():
+        for n0, n1 in im2col.blocks:
+            d = d2[n0 * P:n1 * P]
+            dwb += d.T @ im2col(n0, n1)
+            if input_grad:
+                im2col.input_grad(d, w2[:, :K], dxh[n0:n1])
+    dw = np.ascontiguousarray(dwb[:, :K].reshape(F, KH, KW, C).transpose(0, 3, 1, 2))
+    return (dxh.transpose(0, 3, 1, 2) if input_grad else None), dw, dwb[:, K].copy()
 
 
 # ------------------------------------------------------------------ pooling

@@ -5,12 +5,15 @@ and ``op_backward(dout, cache) -> dx`` on ``(N, C, H, W)`` arrays; ``kernel`` an
 ``stride`` are an int or an ``(h, w)`` pair, ``stride`` defaults to ``kernel``,
 no padding.
 
-Pooling is separable: a window's maximum (or sum) is the maximum over its
-rows of the maximum over its columns, so both directions are a loop over
-``KH + KW`` strided slices (``x.reshape(N, C, H/kh, kh, W/kw, kw).max((3, 5))``
-is simpler but ~10x slower: NumPy reduces short axes slowly). Taking the
-first maximum in each stage gives the first maximum in row-major order,
-the one element per window PyTorch routes the gradient to.
+Max pooling is a running maximum over the ``KH*KW`` window offsets, each one
+strided view of the input (``x.reshape(N, C, H/kh, kh, W/kw, kw).max((3, 5))``
+is simpler but ~10x slower: NumPy reduces short axes slowly), a block of
+samples at a time so that the scratch arrays stay in cache. The index of the
+first offset holding the maximum (row-major order) is kept: the one element per
+window PyTorch routes the gradient to. Outputs and gradients keep the input's
+memory layout, so channels-last activations (see :mod:`imgclass.nn.conv`) are
+read along their contiguous channel axis. Average pooling is separable: a
+window's sum is the sum over its rows of the sum over its columns.
 
 ``max_pool_forward_naive`` / ``max_pool_backward_naive`` loop over every window:
 the readable reference and the test oracle.
@@ -36,29 +39,36 @@ def _pool_geometry(x, kernel, stride) -> tuple[Pair, Pair, Pair]:
     return kernel, stride, out
 
 
-def _running_max(views: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Elementwise maximum of same-shape ``views`` and the index of the first view holding it.
-
-    Each strided view is first copied into one contiguous scratch array:
-    copy + contiguous ``>``/``maximum`` is ~2x faster than ufuncs on strided views.
-    """
-    best = np.array(views[0], order="C")  # a contiguous copy
-    arg = np.zeros(best.shape, dtype=np.uint8 if len(views) < 256 else np.intp)
-    view_c, better = np.empty_like(best), np.empty(best.shape, dtype=bool)
-    for k, view in enumerate(views[1:], start=1):
-        np.copyto(view_c, view)
-        np.greater(view_c, best, out=better)  # strictly greater: a tie keeps the earlier index
-        np.maximum(best, view_c, out=best)
-        # the first maximum is the last strict improvement, i.e. the largest k that improved
-        np.maximum(arg, better.view(np.uint8) * arg.dtype.type(k), out=arg)
-    return best, arg
+_BLOCK_BYTES = 2 ** 18  # pooling goes a block of samples of about this many input bytes at a time
 
 
-def _unpool(grad: np.ndarray, arg: np.ndarray | None, axis: int, size: int, kernel: int, step: int) -> np.ndarray:
-    """Adjoint of one pooling stage along ``axis``: window offset ``k`` gets ``grad * (arg == k)``.
+def _channels_last(x: np.ndarray) -> bool:
+    return not x.flags.c_contiguous and x.transpose(0, 2, 3, 1).flags.c_contiguous
 
-    ``arg`` None sends all of ``grad`` to every offset (average pooling). The
-    result has length ``size`` along ``axis``; disjoint windows are assigned,
+
+def _empty(shape: tuple, dtype, channels_last: bool) -> np.ndarray:
+    """An uninitialized (N, C, H, W) array, channels-last in memory if asked."""
+    if channels_last:
+        n, c, h, w = shape
+        return np.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+    return np.empty(shape, dtype=dtype)
+
+
+def _sample_blocks(n: int, sample_bytes: int) -> list[slice]:
+    step = max(1, _BLOCK_BYTES // max(1, sample_bytes))
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+def _taps(x: np.ndarray, kernel: Pair, stride: Pair, out_hw: Pair) -> list[np.ndarray]:
+    """The window's ``KH*KW`` offsets ``(a, b)`` in row-major order, each a strided (N, C, H_out, W_out) view."""
+    return [x[:, :, _span(a, out_hw[0], stride[0]), _span(b, out_hw[1], stride[1])]
+            for a in range(kernel[0]) for b in range(kernel[1])]
+
+
+def _unpool(grad: np.ndarray, axis: int, size: int, kernel: int, step: int) -> np.ndarray:
+    """Adjoint of one average-pooling stage along ``axis``: every window offset gets all of ``grad``.
+
+    The result has length ``size`` along ``axis``; disjoint windows are assigned,
     overlapping ones (``step < kernel``) accumulated.
     """
     count = grad.shape[axis]
@@ -69,17 +79,20 @@ def _unpool(grad: np.ndarray, arg: np.ndarray | None, axis: int, size: int, kern
     for k in range(kernel):
         index[axis] = _span(k, count, step)
         view = dst[tuple(index)]
-        if step >= kernel and arg is not None:
-            np.multiply(grad, arg == k, out=view)
-        elif step >= kernel:
+        if step >= kernel:
             view[...] = grad
         else:
-            view += grad if arg is None else grad * (arg == k)
+            view += grad
     return dst
 
 
 def max_pool_forward(x, kernel=2, stride=None):
-    """Max pooling without padding, separably: maximum over columns, then over rows.
+    """Max pooling without padding: a running maximum over the window's offsets.
+
+    Each offset ``(a, b)`` of the window is one strided view of ``x``; the maximum and the
+    index of the first offset holding it (row-major order, as PyTorch: a tie keeps the
+    earlier offset) are built a block of samples at a time, in cache. The output keeps
+    ``x``'s memory layout (channels-last stays channels-last).
 
     Parameters
     ----------
@@ -92,10 +105,24 @@ def max_pool_forward(x, kernel=2, stride=None):
     out : ndarray, shape (N, C, H_out, W_out), ``H_out = (H - KH) // stride_h + 1``
     cache : tuple for :func:`max_pool_backward`
     """
-    (kh, kw), (sh, sw), (Ho, Wo) = _pool_geometry(x, kernel, stride)
-    rows, col_arg = _running_max([x[..., _span(b, Wo, sw)] for b in range(kw)])  # (N, C, H, Wo)
-    out, row_arg = _running_max([rows[:, :, _span(a, Ho, sh)] for a in range(kh)])  # (N, C, Ho, Wo)
-    return out, (x.shape, (kh, kw), (sh, sw), row_arg, col_arg)
+    kernel, stride, (Ho, Wo) = _pool_geometry(x, kernel, stride)
+    N, C, H, W = x.shape
+    last = _channels_last(x)
+    n_taps = kernel[0] * kernel[1]
+    out = _empty((N, C, Ho, Wo), x.dtype, last)
+    arg = _empty((N, C, Ho, Wo), np.uint8 if n_taps < 256 else np.intp, last)
+    for block in _sample_blocks(N, C * H * W * x.itemsize):
+        best, index = out[block], arg[block]
+        taps = _taps(x[block], kernel, stride, (Ho, Wo))
+        best[...] = taps[0]
+        index[...] = 0
+        better = np.empty_like(best, dtype=bool)  # same memory layout as best: ufuncs then run along it
+        for k, tap in enumerate(taps[1:], start=1):
+            np.greater(tap, best, out=better)  # strictly greater: a tie keeps the earlier offset
+            np.maximum(best, tap, out=best)
+            # the first maximum is the last strict improvement, i.e. the largest k that improved
+            np.maximum(index, better.view(np.uint8) * index.dtype.type(k), out=index)
+    return out, (x.shape, kernel, stride, arg, last)
 
 
 def max_pool_backward(dout, cache):
@@ -108,11 +135,27 @@ def max_pool_backward(dout, cache):
 
     Returns
     -------
-    dx : ndarray, shape (N, C, H, W)
+    dx : ndarray, shape (N, C, H, W), in the memory layout of the forward pass's input
     """
-    (N, C, H, W), (kh, kw), (sh, sw), row_arg, col_arg = cache
-    drows = _unpool(dout, row_arg, 2, H, kh, sh)  # (N, C, H, W_out): undo the row stage
-    return _unpool(drows, col_arg, 3, W, kw, sw)  # (N, C, H, W): undo the column stage
+    (N, C, H, W), kernel, stride, arg, last = cache
+    Ho, Wo = arg.shape[2:]
+    disjoint = stride[0] >= kernel[0] and stride[1] >= kernel[1]
+    covered = stride == kernel and H == Ho * kernel[0] and W == Wo * kernel[1]  # every input in one window
+    if last and not _channels_last(dout):  # e.g. from a flatten: one small copy, then every pass runs along C
+        dout = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    dx = _empty((N, C, H, W), dout.dtype, last)
+    if not covered:
+        dx[...] = 0
+    for block in _sample_blocks(N, C * H * W * dout.itemsize):
+        d, index = dout[block], arg[block]
+        hit = np.empty_like(index, dtype=bool)
+        for k, tap in enumerate(_taps(dx[block], kernel, stride, (Ho, Wo))):
+            np.equal(index, k, out=hit)
+            if disjoint:
+                np.multiply(d, hit, out=tap)
+            else:
+                tap += d * hit
+    return dx
 
 
 def avg_pool_forward(x, kernel=2, stride=None):
@@ -154,7 +197,7 @@ def avg_pool_backward(dout, cache):
     """
     (N, C, H, W), (kh, kw), (sh, sw) = cache
     share = dout / np.asarray(kh * kw, dtype=dout.dtype)  # (N, C, H_out, W_out)
-    return _unpool(_unpool(share, None, 2, H, kh, sh), None, 3, W, kw, sw)
+    return _unpool(_unpool(share, 2, H, kh, sh), 3, W, kw, sw)
 
 
 def max_pool_forward_naive(x, kernel=2, stride=None):
