@@ -29,7 +29,7 @@ import numpy as np
 from imgclass.errors import ImgclassError
 from imgclass.nn.models import CNN, MLP, LinearClassifier
 
-KINDS = ("linear", "mlp", "cnn", "resnet")
+KINDS = ("linear", "mlp", "cnn", "resnet", "fast")
 
 # The defaults of each kind; a field missing from a kind's entry does not apply to it.
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -38,11 +38,12 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "cnn": {"channels": (32, 64), "fc": (128,), "kernel": 3, "batchnorm": True, "dropout": 0.0, "bias": True,
             "init": "he"},
     "resnet": {"blocks": (1, 1, 1), "widths": (16, 32, 64), "dropout": 0.0},  # ResNet-8
+    "fast": {"widths": (64, 256, 256)},  # imgclass.deep.fastnet: whitening stem + three conv groups
 }
 _EMPTY = {"hidden": (), "channels": (), "fc": (), "kernel": 3, "batchnorm": False, "dropout": 0.0, "bias": True,
           "blocks": (), "widths": (), "init": "he"}  # the value of a field that does not apply
 _TUPLES = ("hidden", "channels", "fc", "blocks", "widths")
-_MAIN = {"mlp": "hidden", "cnn": "channels", "resnet": "blocks"}  # the list after "kind:" in the text form
+_MAIN = {"mlp": "hidden", "cnn": "channels", "resnet": "blocks", "fast": "widths"}  # the list after "kind:" in the text form
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class ModelSpec:
 
     Parameters
     ----------
-    kind : {"linear", "mlp", "cnn", "resnet"}
+    kind : {"linear", "mlp", "cnn", "resnet", "fast"}
     hidden : tuple of int
         MLP: widths of the hidden layers, ``[affine - (bn) - ReLU - (dropout)]`` each.
     channels : tuple of int
@@ -70,7 +71,8 @@ class ModelSpec:
         included (``False`` for data with a bias column).
     blocks, widths : tuple of int
         ResNet: BasicBlocks per stage and each stage's channels (stride 2
-        from the second stage on).
+        from the second stage on). Fast net (:mod:`imgclass.deep.fastnet`): the
+        three conv groups' channels.
     init : "he", "xavier" or float
         Initial weights: He normal, Glorot uniform, or normal with this std.
 
@@ -105,6 +107,8 @@ class ModelSpec:
             raise ImgclassError(f"resnet needs one width per stage: blocks {self.blocks}, widths {self.widths}")
         if self.kind == "resnet" and not self.blocks:
             raise ImgclassError("resnet needs at least one stage, e.g. blocks=(1, 1, 1)")
+        if self.kind == "fast" and len(self.widths) != 3:
+            raise ImgclassError(f"a fast net has three conv groups: give three widths, got {self.widths}")
 
     # --- dict and text forms -------------------------------------------------------
     @classmethod
@@ -235,6 +239,7 @@ PRESETS: dict[str, ModelSpec] = {  # names never equal a kind: "cnn" alone means
     "cifar-classic": ModelSpec(kind="cnn", channels=(32, 64, 128), fc=(256,), batchnorm=False, dropout=0.5),
     "resnet8": ModelSpec(kind="resnet", blocks=(1, 1, 1), widths=(16, 32, 64)),
     "resnet20": ModelSpec(kind="resnet", blocks=(3, 3, 3), widths=(16, 32, 64)),
+    "fast-small": ModelSpec(kind="fast", widths=(32, 128, 128)),  # the fast net at half width
 }
 
 
@@ -263,8 +268,9 @@ def build_numpy(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
     """
     if not isinstance(spec, ModelSpec):
         raise ImgclassError(f"expected a ModelSpec, got {type(spec).__name__}")
-    if spec.kind == "resnet":
-        raise ImgclassError("resnet is only available on the torch engine; use --engine torch or a cnn model")
+    if spec.kind in ("resnet", "fast"):
+        raise ImgclassError(f"{spec.kind} nets are only available on the torch engine; use --engine torch or a cnn "
+                            "model")
     in_shape = tuple(int(s) for s in in_shape)
     if num_classes < 2:
         raise ImgclassError(f"a classifier needs at least 2 classes, got {num_classes}")

@@ -113,3 +113,53 @@ def test_the_numpy_engine_augments_training_batches_and_averages_mirrored_test_s
     plain = p.engine.model.predict_scores(x)
     mirrored = p.engine.model.predict_scores(np.ascontiguousarray(x[..., ::-1]))
     np.testing.assert_allclose(p.engine.scores(x), (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_muon_takes_the_conv_filter_banks_and_nesterov_sgd_the_rest():
+    cfg = TrainConfig(engine="torch", optimizer="muon", muon_lr=0.05, norm_lr_scale=8.0,
+                      **{**FAST, "model": "cnn:4,8;fc=16"})
+    engine = prepare(cfg).engine
+    sgd, muon = engine.optimizers
+    filters = [p for p in engine.module.parameters() if p.ndim == 4]
+    assert [id(p) for p in muon.param_groups[0]["params"]] == [id(p) for p in filters]
+    assert sgd.param_groups[0]["nesterov"] and all(p.ndim < 4 for g in sgd.param_groups for p in g["params"])
+    assert sgd.param_groups[1]["lr"] == pytest.approx(8.0 * sgd.param_groups[0]["lr"])  # biases and batchnorm
+
+
+def test_progressive_resizing_trains_the_first_steps_on_smaller_images(tmp_path):
+    sizes = []
+    cfg = TrainConfig(engine="torch", progressive="6:0.5", **{**FAST, "model": "resnet:1;widths=4", "epochs": 2})
+    p = prepare(cfg)
+    p.engine.module.register_forward_pre_hook(lambda m, args: sizes.append(tuple(args[0].shape[2:])))
+    p.engine.bind(p.x_train, p.split.y_train)
+    steps = p.engine.total_steps
+    for k in range(steps):
+        p.engine.train_step(np.arange(64 * (k % 10), 64 * (k % 10 + 1)))
+    assert sizes == [(6, 6)] * (steps // 2 + steps % 2) + [(8, 8)] * (steps // 2)
+
+
+def test_shifted_test_views_are_averaged_with_the_weights_of_the_recipe():
+    import torch.nn.functional as F
+
+    cfg = TrainConfig(engine="torch", tta_flip=True, tta_shift=True, **{**FAST, "model": "cnn:4;fc=8"})
+    p = prepare(cfg)
+    x = torch.from_numpy(p.x_val[:5])
+    net = p.engine.module.eval()
+    with torch.no_grad():
+        both = lambda z: (net(z) + net(z.flip(3))) / 2  # noqa: E731
+        pad = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        expected = both(x) / 2 + both(pad[:, :, :-2, :-2]) / 4 + both(pad[:, :, 2:, 2:]) / 4
+    np.testing.assert_allclose(p.engine.scores(p.x_val[:5]), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_fast_recipe_options_are_refused_on_the_numpy_engine():
+    from imgclass.errors import ImgclassError
+
+    for bad in (dict(optimizer="muon"), dict(schedule="triangle"), dict(lookahead=True), dict(tta_shift=True),
+                dict(norm_lr_scale=2.0)):
+        with pytest.raises(ImgclassError, match="numpy engine does not support"):
+            TrainConfig(engine="numpy", **FAST, **bad)
+    with pytest.raises(ImgclassError, match="SIZE:FRACTION"):
+        TrainConfig(progressive="24")
+    with pytest.raises(ImgclassError, match="pools globally"):
+        TrainConfig(model="cnn", progressive="24:0.5")

@@ -22,6 +22,11 @@ CASES = {
     # and the EMA weights with their step count
     "torch": dict(engine="torch", model="cnn:8;fc=16;dropout=0.3", optimizer="adam", schedule="onecycle",
                   flip=True, crop_padding=1, lr=3e-3, ema=0.99),
+    # the fast recipe's pieces: Muon's momentum, the triangle schedule of both optimizers, the lookahead copy,
+    # the lower-resolution first steps
+    "torch-fast": dict(engine="torch", model="resnet:1,1;widths=8,8", optimizer="muon", schedule="triangle", lr=0.05,
+                       muon_lr=0.05, norm_lr_scale=4.0, lookahead=True, progressive="6:0.5", tta_flip=True,
+                       tta_shift=True, flip=True, crop_padding=1, label_smoothing=0.2),
 }
 KILLER = textwrap.dedent("""
     import json, os, signal, sys

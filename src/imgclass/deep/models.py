@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from imgclass.deep.convert import numpy_to_torch
+from imgclass.deep.fastnet import FastNet
 from imgclass.errors import ImgclassError
 from imgclass.modelspec import ModelSpec, build_numpy
 from imgclass.nn import layers as L
@@ -47,9 +48,11 @@ def build_torch(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
     if not isinstance(spec, ModelSpec):
         raise ImgclassError(f"expected a ModelSpec, got {type(spec).__name__}")
     with torch.random.fork_rng(devices=[]):  # module constructors draw from the global RNG; keep it as it was
-        if spec.kind == "resnet":
+        if spec.kind in ("resnet", "fast"):
             if len(in_shape) != 3:
-                raise ImgclassError(f"a resnet needs images (C, H, W), got input shape {tuple(in_shape)}")
+                raise ImgclassError(f"a {spec.kind} net needs images (C, H, W), got input shape {tuple(in_shape)}")
+            if spec.kind == "fast":
+                return FastNet(in_shape[0], num_classes, widths=spec.widths, seed=seed)
             return ResNet(in_shape[0], num_classes, blocks=spec.blocks, widths=spec.widths, dropout=spec.dropout,
                           seed=seed)
         classifier = build_numpy(spec, in_shape, num_classes, seed=seed, dtype=np.float32)

@@ -26,15 +26,21 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimization")
     g.add_argument("--loss", choices=LOSSES, default=None, help="cross-entropy (softmax) or multiclass hinge [softmax]")
     g.add_argument("--label-smoothing", type=float, default=None, metavar="E", help="torch engine, softmax loss")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="nesterov = SGD with Nesterov momentum")
-    g.add_argument("--lr", type=float, default=None, help="learning rate (the peak for --schedule onecycle)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="nesterov = SGD with Nesterov momentum; muon = Muon for conv filters, Nesterov SGD for the rest")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (the peak for onecycle and triangle)")
+    g.add_argument("--muon-lr", type=float, default=None, metavar="LR",
+                   help="--optimizer muon: the conv filter banks' learning rate [0.08]")
+    g.add_argument("--norm-lr-scale", type=float, default=None, metavar="X",
+                   help="torch: learning rate multiplier of biases and batchnorm [1]")
     g.add_argument("--momentum", type=float, default=None, help="sgd/nesterov momentum [0.9]")
     g.add_argument("--weight-decay", type=float, default=None, metavar="L2",
                    help="L2 on weights (not biases/batchnorm); decoupled for adamw [0]")
     g.add_argument("--batch-size", type=int, default=None, help="minibatch size")
     g.add_argument("--epochs", type=int, default=None, help="passes over the training split")
     g.add_argument("--schedule", choices=SCHEDULES, default=None,
-                   help="learning rate over the run: constant, step (x0.1 after each third), cosine, onecycle")
+                   help="learning rate over the run: constant, step (x0.1 after each third), cosine, onecycle, "
+                        "triangle (0.2 -> 1 over the first 23%%, then linearly to 0.07)")
     g.add_argument("--clip-grad", type=float, default=None, metavar="NORM", help="clip the global gradient norm [0 = off]")
     g = p.add_argument_group("validation, stopping, data")
     g.add_argument("--val", type=val, default=None, metavar="V", help="validation part of train: fraction or count [0.1]")
@@ -52,6 +58,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     bool_flag(g, "tta-flip", "test-time augmentation: average each image's and its mirror's logits")
     g.add_argument("--ema", type=float, default=None, metavar="DECAY",
                    help="evaluate and save an exponential moving average of the weights, e.g. 0.999 [0 = off]")
+    bool_flag(g, "lookahead", "every 5 steps pull the weights and a slow copy together, harder as training ends")
+    g.add_argument("--progressive", default=None, metavar="SIZE:FRACTION",
+                   help="train the first FRACTION of the steps on images resized to SIZE x SIZE, e.g. 24:0.75")
+    bool_flag(g, "tta-shift", "test-time augmentation: also average 1-pixel shifted views")
     g = p.add_argument_group("speed and reproducibility")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="auto = cuda when available [auto]")
     bool_flag(g, "channels-last", "channels_last memory format [automatic: on CUDA, and on CPU when faster]")

@@ -23,8 +23,8 @@ from imgclass.train import recipes
 
 ENGINES = ("numpy", "torch")
 LOSSES = ("softmax", "hinge")
-OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "muon")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 NORMALIZE = ("channel", "pixel", "none")
 
 
@@ -55,10 +55,13 @@ class TrainConfig:
         name or the text form; parsed once, then always a ModelSpec), ``loss`` softmax|hinge,
         ``label_smoothing`` (torch only), ``recipe`` (a named recipe of :mod:`imgclass.train.recipes`).
     Optimization
-        ``optimizer`` sgd|nesterov|adam|adamw, ``lr`` (the peak lr for onecycle),
+        ``optimizer`` sgd|nesterov|adam|adamw|muon (muon: conv filter banks by Muon with ``muon_lr``,
+        everything else by Nesterov SGD), ``lr`` (the peak lr for onecycle and triangle),
         ``momentum``, ``weight_decay`` (L2 on weights, never on biases or batchnorm),
-        ``batch_size``, ``epochs``, ``schedule`` constant|step|cosine|onecycle,
-        ``clip_grad`` (max global gradient norm; 0 = off).
+        ``norm_lr_scale`` (torch: lr multiplier of biases and batchnorm), ``batch_size``, ``epochs``,
+        ``schedule`` constant|step|cosine|onecycle|triangle (linear 0.2 -> 1 over the first 23%, then
+        -> 0.07), ``clip_grad`` (max global gradient norm; 0 = off), ``lookahead`` (torch: every 5 steps
+        the weights and a slow copy pull together, harder as training ends; the slow copy is kept).
     Evaluation and stopping
         ``eval_points`` (0 = after every epoch; N = N evenly spaced times over
         the run), ``patience`` (early stopping after this many evaluation points
@@ -66,7 +69,9 @@ class TrainConfig:
     Augmentation (training batches only)
         ``crop_padding``, ``flip`` (both engines), ``jitter`` (torch); ``tta_flip`` averages the logits
         of each test image and its mirror image at evaluation; ``ema`` (torch; a decay such as 0.999;
-        0 = off) evaluates and saves an exponential moving average of the weights.
+        0 = off) evaluates and saves an exponential moving average of the weights; ``progressive`` (torch,
+        ``"SIZE:FRACTION"``, e.g. ``"24:0.75"``) trains the first FRACTION of the steps on images resized to
+        SIZE x SIZE; ``tta_shift`` (torch) also averages 1-pixel shifted views at evaluation.
     Speed
         ``device`` auto|cpu|cuda, ``channels_last`` (None = on for CUDA, off on the CPU), ``amp``
         (None = on for CUDA; True on the CPU = bfloat16 autocast), ``dtype`` (numpy engine:
@@ -87,6 +92,8 @@ class TrainConfig:
     label_smoothing: float = _recipe()
     optimizer: str = _recipe()
     lr: float = _recipe()
+    muon_lr: float = _recipe()
+    norm_lr_scale: float = _recipe()
     momentum: float = _recipe()
     weight_decay: float = _recipe()
     batch_size: int = _recipe()
@@ -100,6 +107,9 @@ class TrainConfig:
     jitter: float = _recipe()
     tta_flip: bool = _recipe()
     ema: float = _recipe()
+    lookahead: bool = _recipe()
+    progressive: str = _recipe()
+    tta_shift: bool = _recipe()
     device: str = _recipe()
     channels_last: bool | None = _recipe()
     amp: bool | None = _recipe()
@@ -150,6 +160,14 @@ class TrainConfig:
         for name, v in nonneg.items():
             if not (isinstance(v, (int, float)) and v >= 0 and math.isfinite(v)):
                 raise ImgclassError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not (isinstance(self.muon_lr, (int, float)) and self.muon_lr > 0 and math.isfinite(self.muon_lr)):
+            raise ImgclassError(f"muon_lr must be a finite number > 0, got {self.muon_lr!r}")
+        if not (isinstance(self.norm_lr_scale, (int, float)) and self.norm_lr_scale > 0
+                and math.isfinite(self.norm_lr_scale)):
+            raise ImgclassError(f"norm_lr_scale must be a finite number > 0, got {self.norm_lr_scale!r}")
+        if parse_progressive(self.progressive) and self.kind not in ("fast", "resnet"):
+            raise ImgclassError(f"progressive resizing needs a net that pools globally (fast or resnet); a {self.kind}'s "
+                                "fully connected layers take one image size")
         if not 0 < self.train_fraction <= 1:
             raise ImgclassError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if not 0 <= self.ema < 1:
@@ -158,14 +176,18 @@ class TrainConfig:
             raise ImgclassError(f"label_smoothing must be < 1, got {self.label_smoothing}")
         if self.engine == "numpy":
             unsupported = {"label_smoothing": self.label_smoothing > 0, "jitter": self.jitter > 0, "ema": self.ema > 0,
-                           "amp": bool(self.amp), "channels_last": bool(self.channels_last)}
+                           "amp": bool(self.amp), "channels_last": bool(self.channels_last),
+                           "optimizer muon": self.optimizer == "muon", "schedule triangle": self.schedule == "triangle",
+                           "lookahead": bool(self.lookahead), "progressive": bool(self.progressive),
+                           "tta_shift": bool(self.tta_shift), "norm_lr_scale": self.norm_lr_scale != 1}
             bad = [k for k, v in unsupported.items() if v]
             if bad:
                 raise ImgclassError(f"the numpy engine does not support {', '.join(bad)}; use --engine torch")
             if self.device == "cuda":
                 raise ImgclassError("the numpy engine runs on the CPU; use --engine torch for --device cuda")
-            if self.kind == "resnet":
-                raise ImgclassError("resnet is only available on the torch engine; use --engine torch or a cnn model")
+            if self.kind in ("resnet", "fast"):
+                raise ImgclassError(f"{self.kind} nets are only available on the torch engine; use --engine torch "
+                                    "or a cnn model")
         if not isinstance(self.data_options, dict):
             raise ImgclassError(f"data_options must be a dict, got {type(self.data_options).__name__}")
 
@@ -191,6 +213,20 @@ class TrainConfig:
     def replace(self, **changes) -> "TrainConfig":
         """A copy with ``changes``; everything else stays as it is (no recipe is looked up again)."""
         return self.from_dict({**self.to_dict(), **changes})
+
+
+def parse_progressive(text: str) -> tuple[int, float] | None:
+    """``"24:0.75"`` -> (24, 0.75): the image size of the first 75% of the steps; ``""`` -> None."""
+    if not text:
+        return None
+    try:
+        size, fraction = text.split(":")
+        size, fraction = int(size), float(fraction)
+    except (AttributeError, ValueError):
+        raise ImgclassError(f"progressive must be SIZE:FRACTION such as 24:0.75, got {text!r}") from None
+    if size < 4 or not 0 < fraction < 1:
+        raise ImgclassError(f"progressive needs a size >= 4 and a fraction in (0, 1), got {text!r}")
+    return size, fraction
 
 
 def schedule_steps(total_steps: int) -> int:
