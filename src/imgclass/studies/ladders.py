@@ -23,8 +23,8 @@ LADDERS: dict[str, list[Step]] = {
              train={"weight_decay": 0.0, "flip": False, "jitter": 0.0, "crop_padding": 0, "tta_flip": False}),
         Step("+ weight decay", "L2 on conv and affine weights", train={"weight_decay": 5e-4}),
         Step("+ dropout", "dropout 0.5 before each fully connected layer", model={"dropout": 0.5}),
-        Step("+ flip / colour jitter", "random flips, colour jitter and 2-pixel random crops of training images; "
-             "test-time flip averaging", train={"flip": True, "jitter": 0.2, "crop_padding": 2, "tta_flip": True}),
+        Step("+ flip / colour jitter", "random flips, colour jitter and 4-pixel random crops of training images; "
+             "test-time flip averaging", train={"flip": True, "jitter": 0.2, "crop_padding": 4, "tta_flip": True}),
         Step("no bias", "no biases in conv and affine layers", model={"bias": False}),
         Step("+ batchnorm", "batchnorm after every conv and hidden affine layer", model={"batchnorm": True}),
     ],
