@@ -7,6 +7,17 @@ minibatch sampling) applied to a stack ``W`` (K, C, D) in one batched
 computation per step. A config whose loss stops being finite is recorded as
 diverged and dropped from the stack; the others train on.
 
+With NumPy arrays a step is two GEMMs over the whole stack and nothing else
+of its size (see :func:`_numpy_step`): ``W *= 1 - 2·lr·reg`` in place, then
+``W -= (lr·dscores)ᵀ X`` accumulated into ``W`` by BLAS. This is the same
+update as sgd_fit's ``W -= lr * (dscoresᵀ X + 2·reg·W)`` with its float
+operations in another order: a config equals its separate sgd_fit run to
+rounding, not bit for bit. Where SGD itself is unstable (a learning rate
+so large that the loss ends above where it started) such rounding
+differences grow over the iterations, as they would between any two
+implementations. Torch tensors take the loss functions of
+:mod:`imgclass.linear.losses` and sgd_fit's update as written.
+
 >>> configs = grid([1e-3, 1e-2], [1e-4, 1e-2])              # or random_configs(50, seed=0)
 >>> result = sweep(x_train, y_train, x_val, y_val, configs, num_iters=500)
 >>> result.best                                               # the record with the best val accuracy
@@ -26,12 +37,10 @@ from imgclass.errors import ImgclassError
 from imgclass.linear.losses import _is_torch
 from imgclass.linear.results import SweepResult
 from imgclass.linear.search import check_pair
-from imgclass.linear.sgd import SAMPLING, _batch_indices, loss_function
+from imgclass.linear.sgd import SAMPLING, _batch_indices, _blas_threads, loss_function
 
 STACK_BYTES = 1 << 30  # default chunk: keep the training stack and its temporaries under ~1 GB
 EVAL_BYTES = 1 << 28  # scores (K, rows, C) per block when computing accuracies
-
-
 
 
 def _check_inputs(X_train, y_train, X_val, y_val):
@@ -66,8 +75,10 @@ def _check_inputs(X_train, y_train, X_val, y_val):
     return ys[0], ys[1], max(num_classes, 2)
 
 
-def _default_chunk(k: int, c: int, d: int, batch_size: int, itemsize: int) -> int:
-    per_config = itemsize * (6 * c * d + 6 * batch_size * c)  # W, dW, L2 term and temporaries; scores, probs
+def _default_chunk(k: int, c: int, d: int, batch_size: int, itemsize: int, torch_x: bool) -> int:
+    # per config: W (C, D), which the NumPy step updates in place while the torch step also makes ~5
+    # temporaries of its size (dW, the L2 term, ...); scores, probabilities and their temporaries (B, C)
+    per_config = itemsize * ((6 if torch_x else 1) * c * d + 8 * batch_size * c)
     return max(1, min(k, STACK_BYTES // per_config))
 
 
@@ -89,30 +100,148 @@ def _accuracy(W, X, y) -> np.ndarray:
     return correct / X.shape[0]
 
 
-def _train_chunk(W, X, y, lrs, regs, fn, kw, history, cols, batches, bar):
+_GEMM = {np.dtype(np.float32): "sgemm", np.dtype(np.float64): "dgemm"}
+
+
+def _blas_gemm(dtype):
+    """SciPy's BLAS ``?gemm`` for float32/float64, else None (other dtypes take NumPy's matmul)."""
+    name = _GEMM.get(np.dtype(dtype))
+    if name is None:
+        return None
+    from scipy.linalg import blas
+
+    return getattr(blas, name)
+
+
+def _scores_t(flat, xb):
+    """Scores transposed, ``flat @ xb.T``: (k*C, B) C-contiguous, for flat (k*C, D) and xb (B, D).
+
+    By the same BLAS as :func:`_gemm_update` (SciPy's): NumPy and SciPy
+    wheels each bundle their own OpenBLAS, each with its own thread pool, and
+    a step that alternates between the two pools competes with itself for
+    the cores.
+    """
+    gemm = _blas_gemm(flat.dtype)
+    if gemm is None or xb.dtype != flat.dtype:
+        return flat @ xb.T
+    return gemm(1.0, xb.T, flat.T, trans_a=1).T  # (B, k*C) Fortran-ordered = (k*C, B) C-ordered
+
+
+def _gemm_update(flat, xb, dst) -> None:
+    """``flat -= dst @ xb`` in place: flat (k*C, D) C-contiguous, xb (B, D), dst (k*C, B).
+
+    One BLAS GEMM that accumulates into ``flat`` (``beta=1`` on its
+    Fortran-ordered view ``flat.T``): no (k*C, D) gradient is allocated and
+    no second pass adds it. Other dtypes (or a layout BLAS would copy) take
+    the plain NumPy expression.
+    """
+    gemm = _blas_gemm(flat.dtype)
+    if gemm is not None and flat.flags.c_contiguous and xb.dtype == flat.dtype and dst.dtype == flat.dtype:
+        # flat.T (D, k*C) = xb.T (D, B) @ dst.T (B, k*C); all three Fortran-ordered views, no copies
+        out = gemm(-1.0, xb.T, dst.T, beta=1.0, c=flat.T, overwrite_c=1)
+        if not np.shares_memory(out, flat):  # pragma: no cover - BLAS wrote into a copy; the checks above prevent it
+            flat[...] = out.T
+        return
+    flat -= dst @ xb
+
+
+def _data_terms(st, y, loss: str, kw: dict):
+    """Per-config data loss (k,), dscores·div (k, C, B) made in place of the scores ``st`` (k, C, B), and div.
+
+    The formulas of :func:`~imgclass.linear.losses.softmax_loss_vectorized`
+    and :func:`~imgclass.linear.losses.svm_loss_vectorized` with the scores
+    laid out (k, C, B): the reductions over classes then run along
+    contiguous rows of B samples (several times faster than (B, k, C)).
+    """
+    n = st.shape[-1]
+    rows = np.arange(n)
+    if loss == "softmax":
+        st -= st.max(axis=1, keepdims=True)  # shifted
+        correct = st[:, y, rows]  # (k, B), a copy
+        np.exp(st, out=st)
+        total = st.sum(axis=1, keepdims=True)  # (k, 1, B)
+        value = (np.log(total[:, 0, :]) - correct).sum(-1) / n
+        st /= total  # probabilities
+        st[:, y, rows] -= 1.0
+        return value, st, n
+    c = st.shape[1]
+    margin = kw.get("margin", 1.0)
+    div = n * (c if kw.get("average", "sum") == "classes" else 1)
+    st -= st[:, y, rows][:, None, :]
+    st += margin
+    st *= st > 0  # margins
+    st[:, y, rows] = 0
+    value = st.sum(axis=1).sum(-1) / div
+    active = (st > 0).astype(st.dtype)
+    active[:, y, rows] = -active.sum(axis=1)
+    return value, active, div
+
+
+def _numpy_step(W, xb, yb, lr, reg, loss: str, kw: dict):
+    """One SGD step of every config in the stack ``W`` (k, C, D), in place; returns the losses (k,).
+
+    The update of :func:`~imgclass.linear.sgd.sgd_fit`, ``W -= lr * (G + 2·s·reg·W)``
+    (s = 1, or 1/2 for ``reg_convention="half"``), rearranged so that no
+    (k, C, D) temporary is made: ``W *= 1 - 2·s·lr·reg`` in place (skipped
+    where that is 1), then ``W -= Gscaled`` by one GEMM accumulating into W,
+    with ``Gscaled = (lr·dscores)ᵀ X``: dscores' rows pre-scaled by each
+    config's lr. ``||W||²`` per config (for the recorded loss) is one
+    ``einsum`` pass (no BLAS: see :func:`_scores_t`).
+
+    ``lr``, ``reg``: (k,) float64. The loss is computed in W's dtype, as the
+    losses do (so it overflows where theirs would), the step's coefficients
+    in float64 and then rounded to W's dtype.
+    """
+    k, c, d = W.shape
+    flat = W.reshape(k * c, d)  # a view: W is C-contiguous
+    st = _scores_t(flat, xb)  # (k*C, B) scores, transposed
+    value, dst, div = _data_terms(st.reshape(k, c, -1), yb, loss, kw)
+    scale = 0.5 if kw.get("reg_convention", "full") == "half" else 1.0
+    stack = flat.reshape(k, c * d)
+    value = value + scale * reg.astype(W.dtype) * np.einsum("ij,ij->i", stack, stack)  # + L2 of W before the step
+    decay = (1.0 - 2.0 * scale * lr * reg).astype(W.dtype)
+    if np.any(decay != 1):
+        np.multiply(W, decay[:, None, None], out=W)
+    dst *= (lr / div).astype(W.dtype)[:, None, None]  # each config's rows of dscores times its lr
+    # Subnormal entries (softmax probabilities of ~e-90 where a large lr has saturated the scores) make
+    # every multiply they enter take a slow microcode path: one step's GEMM went from ~0.1 s to ~0.34 s.
+    # They are below the rounding of anything they are added to: flush them to 0.
+    dst[np.abs(dst) < np.finfo(dst.dtype).tiny] = 0
+    _gemm_update(flat, xb, dst.reshape(k * c, -1))
+    return value
+
+
+def _train_chunk(W, X, y, lrs, regs, fn, loss, kw, history, cols, batches, batch_size, bar):
     """Train the stack ``W`` (k, C, D); drop entries whose loss is not finite.
 
     Writes each step's losses into ``history[:, cols]``. Returns the trained
     survivors ``W`` (k', C, D), their positions in the chunk, and
-    ``{position: 1-based iteration}`` for the diverged ones.
+    ``{position: 1-based iteration}`` for the diverged ones. NumPy stacks
+    take :func:`_numpy_step`; torch stacks the loss function ``fn`` and
+    ``W -= lr * dW``, as :func:`~imgclass.linear.sgd.sgd_fit`.
     """
     num_iters = history.shape[0]
     alive = np.arange(len(lrs))
     diverged = {}
-    if _is_torch(W):  # W, X and y are then all torch tensors on one device
+    torch_w = _is_torch(W)
+    if torch_w:  # W, X and y are then all torch tensors on one device
         import torch
 
         lr_w = torch.as_tensor(np.asarray(lrs).reshape(-1, 1, 1), dtype=W.dtype, device=W.device)
         reg = torch.as_tensor(np.asarray(regs), dtype=W.dtype, device=W.device)
-    else:  # in W's dtype, as sgd_fit does for torch: float32 stays float32
-        lr_w, reg = np.asarray(lrs, W.dtype).reshape(-1, 1, 1), np.asarray(regs, W.dtype)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is expected, and handled
-        for it, idx in enumerate(batches):
-            if _is_torch(X):
+    else:  # float64; _numpy_step rounds to W's dtype where it uses them
+        lr_w, reg = np.asarray(lrs, np.float64), np.asarray(regs, np.float64)
+        W = np.ascontiguousarray(W)
+    flops = math.inf if torch_w else 2.0 * len(lrs) * W.shape[1] * W.shape[2] * batch_size  # per GEMM of a step
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _blas_threads(flops):
+        for it, idx in enumerate(batches):  # (divergence is expected, and handled)
+            if torch_w:
                 idx = torch.as_tensor(idx, device=X.device)
-            out = fn(W, X[idx], y[idx], reg, **kw)
-            W -= lr_w * out[1]  # the update of sgd_fit
-            value = out[0].detach().cpu().numpy() if _is_torch(out[0]) else np.asarray(out[0])
+                out = fn(W, X[idx], y[idx], reg, **kw)
+                W -= lr_w * out[1]  # the update of sgd_fit
+                value = out[0].detach().cpu().numpy()
+            else:
+                value = np.asarray(_numpy_step(W, X[idx], y[idx], lr_w, reg, loss, kw))
             history[it, cols[alive]] = value
             bar.update(1)
             bad = ~np.isfinite(value)
@@ -121,19 +250,19 @@ def _train_chunk(W, X, y, lrs, regs, fn, kw, history, cols, batches, bar):
                     diverged[int(j)] = it + 1
                 keep = np.flatnonzero(~bad)
                 alive = alive[keep]
-                if _is_torch(W):
+                if torch_w:
                     keep = torch.as_tensor(keep, device=W.device)
-                W, lr_w, reg = W[keep], lr_w[keep], reg[keep]
+                W, lr_w, reg = W[keep], lr_w[keep], reg[keep]  # NumPy: a C-contiguous copy, as _numpy_step needs
                 if len(alive) == 0:
                     bar.update(num_iters - it - 1)
                     break
-        finite = W.isfinite().all(-1).all(-1).cpu().numpy() if _is_torch(W) else np.isfinite(W).all(axis=(1, 2))
+        finite = W.isfinite().all(-1).all(-1).cpu().numpy() if torch_w else np.isfinite(W).all(axis=(1, 2))
     if not finite.all():  # finite loss at the last step but weights blown up by the last update
         for j in alive[~finite]:
             diverged[int(j)] = num_iters
         keep = np.flatnonzero(finite)
         alive = alive[keep]
-        W = W[torch.as_tensor(keep, device=W.device)] if _is_torch(W) else W[keep]
+        W = W[torch.as_tensor(keep, device=W.device)] if torch_w else W[keep]
     return W, alive, diverged
 
 
@@ -157,7 +286,8 @@ def sweep(X_train, y_train, X_val, y_val, configs, *, loss: str = "softmax", num
         shared by every config. C is the largest label + 1.
     chunk : int, optional
         Train this many configs at a time (bounds memory; the results do
-        not depend on it). Default: as many as fit in about 1 GB.
+        not depend on it, up to float rounding: GEMMs of other shapes may
+        round differently). Default: as many as fit in about 1 GB.
     loss_kwargs : dict, optional
         Keyword options of the loss (``reg_convention``, ``average``, ``margin``).
     progress : bool
@@ -203,8 +333,9 @@ def sweep(X_train, y_train, X_val, y_val, configs, *, loss: str = "softmax", num
     else:
         W0 = W0.astype(X_train.dtype)
         itemsize = X_train.itemsize
+    fn(W0, X_train[:1], y_train[:1], 0.0, **kw)  # bad loss options (values) raise here, before any training
     if chunk is None:
-        chunk = _default_chunk(k, c, d, batch_size, itemsize)
+        chunk = _default_chunk(k, c, d, batch_size, itemsize, torch_x)
     starts = range(0, k, chunk)
 
     lrs = np.array([cf[0] for cf in configs])
@@ -220,8 +351,8 @@ def sweep(X_train, y_train, X_val, y_val, configs, *, loss: str = "softmax", num
             bar.set_description(f"sweep, chunk {n + 1}/{len(starts)}" if len(starts) > 1 else "sweep")
             W = W0.expand(len(cols), c, d).clone() if torch_x else np.repeat(W0[None], len(cols), axis=0)  # (k, C, D)
             batches = _batch_indices(X_train.shape[0], batch_size, num_iters, seed, sampling)
-            W, alive, div = _train_chunk(W, X_train, y_train, lrs[cols], regs[cols], fn, kw, history, cols,
-                                         batches, bar)
+            W, alive, div = _train_chunk(W, X_train, y_train, lrs[cols], regs[cols], fn, loss, kw, history, cols,
+                                         batches, batch_size, bar)
             diverged_at.update({int(cols[j]): it for j, it in div.items()})
             if len(alive) == 0:
                 continue
