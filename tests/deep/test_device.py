@@ -49,10 +49,22 @@ def test_the_layout_is_a_fixed_rule_not_a_timing():
     assert not hasattr(D, "cpu_prefers_channels_last")
 
 
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_vnni\n")
+    assert not D.cpu_has_native_bf16(str(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert D.cpu_has_native_bf16(str(info))
+    assert not D.cpu_has_native_bf16(str(tmp_path / "missing"))
+
+
 @pytest.mark.skipif(CUDA, reason="CPU behaviour")
-def test_mixed_precision_is_off_on_the_cpu_unless_asked_for():
+def test_mixed_precision_on_the_cpu_is_automatic_only_where_bf16_is_native(monkeypatch):
     cpu = torch.device("cpu")
+    monkeypatch.setattr(D, "cpu_has_native_bf16", lambda: False)
     assert amp_dtype(cpu) is None and amp_dtype(cpu, False) is None
+    monkeypatch.setattr(D, "cpu_has_native_bf16", lambda: True)
+    assert amp_dtype(cpu) is torch.bfloat16 and amp_dtype(cpu, False) is None
     assert amp_dtype(cpu, True) is torch.bfloat16  # asked for: bfloat16 autocast
     assert isinstance(autocast(cpu, None), contextlib.nullcontext)
     with autocast(cpu, torch.bfloat16):

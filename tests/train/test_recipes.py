@@ -23,6 +23,9 @@ def cli_config(*argv: str) -> TrainConfig:
     (["--dataset", "fashion-mnist", "--engine", "numpy", "--model", "twolayer"],
      dict(dataset="fashion-mnist", engine="numpy", model="twolayer")),
     (["--recipe", "overfit", "--dataset", "fashion-mnist"], dict(recipe="overfit", dataset="fashion-mnist")),
+    (["--dataset", "cifar10"], dict(dataset="cifar10")),
+    (["--dataset", "cifar10", "--engine", "numpy"], dict(dataset="cifar10", engine="numpy")),
+    (["--dataset", "cifar10", "--recipe", "numpy-cnn"], dict(dataset="cifar10", recipe="numpy-cnn")),
     ([], {}),
 ])
 def test_python_and_the_command_line_resolve_the_same_config(argv, python):
@@ -41,10 +44,14 @@ def test_python_and_the_command_line_train_the_same_model(tmp_path, capsys):
 
 
 def test_presets_get_their_kinds_recipe():
-    resnet = TrainConfig(dataset="cifar10", model="resnet20")
+    resnet = TrainConfig(dataset="fashion-mnist", model="resnet20")
     assert resnet.kind == "resnet" and resnet.model == ModelSpec.parse("resnet20")
-    for name, value in {**recipes.KIND["resnet"], **recipes.DATASET[("resnet", "cifar10")]}.items():
+    for name, value in {**recipes.KIND["resnet"], **recipes.DATASET[("resnet", "fashion-mnist")]}.items():
         assert getattr(resnet, name) == value, name
+    # no ResNet recipe was tuned on CIFAR-10: the kind's generic one, not an untested table entry
+    assert ("resnet", "cifar10") not in recipes.DATASET
+    on_cifar = TrainConfig(dataset="cifar10", model="resnet20")
+    assert all(getattr(on_cifar, name) == value for name, value in recipes.KIND["resnet"].items())
     classic = TrainConfig(dataset="cifar10", model="cifar-classic")
     assert classic.kind == "cnn"
     for name, value in {**recipes.KIND["cnn"], **recipes.DATASET[("cnn", "cifar10")]}.items():
@@ -76,6 +83,15 @@ def test_model_is_parsed_once_and_a_stored_config_takes_nothing_from_the_recipes
     assert TrainConfig.from_dict(old).ema == recipes.BASE["ema"]  # the plain default, not the recipe's 0.999
 
 
+def test_the_default_model_on_cifar10_is_the_fast_net_with_its_recipe():
+    cfg = TrainConfig(dataset="cifar10")
+    assert cfg.model == ModelSpec.parse(recipes.MODEL[("cifar10", "torch")]) and cfg.kind == "fast"
+    assert all(getattr(cfg, name) == value for name, value in recipes.KIND["fast"].items())
+    assert TrainConfig(dataset="cifar10", model="cnn").model == ModelSpec.parse("cnn")  # a model given wins
+    assert TrainConfig(dataset="cifar10", engine="numpy").kind == "cnn"  # the numpy engine has no fast net
+    assert TrainConfig(dataset="fashion-mnist").kind == "cnn"
+
+
 def test_help_is_generated_from_the_recipe_table(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
@@ -86,6 +102,8 @@ def test_help_is_generated_from_the_recipe_table(capsys):
         assert " on ".join(key[:2]) in out and recipes._row(values) in out
     for name in recipes.NAMED:
         assert f"--recipe {name}" in out
+    for (dataset, engine), model in recipes.MODEL.items():
+        assert f"default model on {dataset} ({engine}): {model}" in out
 
 
 @pytest.mark.slow

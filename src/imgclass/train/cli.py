@@ -65,8 +65,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("speed and reproducibility")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="auto = cuda when available [auto]")
     bool_flag(g, "channels-last", "channels_last memory format [automatic: on CUDA, and on CPU when faster]")
-    bool_flag(g, "amp", "mixed precision [automatic: on for CUDA; on the CPU only when given: bfloat16 autocast, "
-                         "about 2x faster for CNNs on CPUs with AVX512-BF16]")
+    bool_flag(g, "amp", "mixed precision [automatic: on for CUDA and for CPUs with native bfloat16 (AVX512-BF16, "
+                         "AMX), about 2x faster for CNNs there; off on other CPUs, where it is slower]")
     g.add_argument("--dtype", choices=("float32", "float64"), default=None, help="numpy engine precision [float32]")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads [0 = torch's default]")
     g.add_argument("--seed", type=int, default=None, help="seed of split, init, batches, augmentation [0]")

@@ -127,7 +127,7 @@ class TrainConfig:
         if self.engine is FROM_RECIPE:
             self.engine = named.get("engine", "torch")
         if self.model is FROM_RECIPE:
-            self.model = named.get("model", "cnn")
+            self.model = named.get("model", recipes.default_model(self.dataset, self.engine))
         self.model = _spec(self.model)
         values = recipes.resolve(self.model.kind, self.dataset, self.engine, self.recipe)
         for f in dataclasses.fields(self):
