@@ -164,16 +164,26 @@ def cnn_step_case(rng, repeats: int) -> dict[str, float]:
     1x28x28 float32, softmax cross-entropy. PyTorch builds the same network.
     """
     from imgclass.nn.models import CNN
-    from imgclass.nn.optim import Adam
 
     x = rng.standard_normal((128, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, 128)
     model = CNN((1, 28, 28), 10, channels=(16, 32), fc=(128,), batchnorm=True, seed=0)
-    opt = Adam(model.parameters(), lr=1e-3)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(1, 16, 3, padding=1, bias=False), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(16, 32, 3, padding=1, bias=False), torch.nn.BatchNorm2d(32), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Flatten(), torch.nn.Linear(1568, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    np_step, torch_step = adam_steps(model, net, x, y)
+
+    t = median_ms({"numpy": np_step, "torch": torch_step}, repeats)
+    return {"cnn_step_numpy_ms": t["numpy"], "cnn_step_torch_ms": t["torch"]}
+
+
+def adam_steps(model, net, x: np.ndarray, y: np.ndarray):
+    """Two closures, each one training step with Adam (lr 1e-3) on the batch ``(x, y)``: the NumPy ``model``
+    (forward, loss, backward, update) and its PyTorch twin ``net``."""
+    from imgclass.nn.optim import Adam
+
+    opt = Adam(model.parameters(), lr=1e-3)
     topt = torch.optim.Adam(net.parameters(), lr=1e-3)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -189,8 +199,7 @@ def cnn_step_case(rng, repeats: int) -> dict[str, float]:
         topt.step()
         return loss
 
-    t = median_ms({"numpy": np_step, "torch": torch_step}, repeats)
-    return {"cnn_step_numpy_ms": t["numpy"], "cnn_step_torch_ms": t["torch"]}
+    return np_step, torch_step
 
 
 def cifar_step_case(rng, repeats: int, spec_text: str = "cnn:32,64,128;fc=256", batch: int = 128) -> dict[str, float]:
@@ -202,28 +211,13 @@ def cifar_step_case(rng, repeats: int, spec_text: str = "cnn:32,64,128;fc=256", 
     """
     from imgclass.deep.models import build_torch
     from imgclass.modelspec import ModelSpec, build_numpy
-    from imgclass.nn.optim import Adam
 
     spec = ModelSpec.parse(spec_text)
     x = rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, batch)
     model = build_numpy(spec, (3, 32, 32), 10, seed=0, dtype=np.float32)
-    opt = Adam(model.parameters(), lr=1e-3)
     net = build_torch(spec, (3, 32, 32), 10, seed=0).train()
-    topt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def np_step():
-        loss = model.loss(x, y)
-        opt.step()
-        return loss
-
-    def torch_step():
-        topt.zero_grad()
-        loss = tF.cross_entropy(net(tx), ty)
-        loss.backward()
-        topt.step()
-        return loss
+    np_step, torch_step = adam_steps(model, net, x, y)
 
     def torch1_step():
         threads = torch.get_num_threads()

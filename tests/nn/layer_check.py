@@ -16,6 +16,13 @@ import torch
 from imgclass.nn.gradcheck import numerical_gradient_array, rel_error
 
 
+def conv_inputs(x_shape, w_shape, seed=0) -> dict:
+    """Random float64 ``x``, ``w`` and ``b`` for a conv of those shapes (a seeded generator)."""
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal(x_shape), "w": rng.standard_normal(w_shape),
+            "b": rng.standard_normal(w_shape[0])}
+
+
 def scaled_error(a: np.ndarray, b: np.ndarray) -> float:
     """``max|a - b| / max|b|``: the difference relative to the array's scale."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

@@ -20,7 +20,7 @@ from imgclass.nn.functional import (
     max_pool_forward,
     max_pool_forward_naive,
 )
-from tests.nn.layer_check import check_layer
+from tests.nn.layer_check import check_layer, conv_inputs
 
 CONV_BOUND = 1e-7
 POOL_BOUND = 1e-7
@@ -48,12 +48,6 @@ POOL_CASES = {
 }
 
 
-def _conv_inputs(x_shape, w_shape, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"x": rng.standard_normal(x_shape), "w": rng.standard_normal(w_shape),
-            "b": rng.standard_normal(w_shape[0])}
-
-
 @pytest.mark.parametrize("impl", ["fast", "naive"])
 @pytest.mark.parametrize("case", CONV_CASES.values(), ids=CONV_CASES.keys())
 def test_conv_gradients_and_torch(case, impl):
@@ -63,7 +57,7 @@ def test_conv_gradients_and_torch(case, impl):
     check_layer(
         lambda x, w, b: forward(x, w, b, stride, padding, dilation),
         backward,
-        _conv_inputs(x_shape, w_shape),
+        conv_inputs(x_shape, w_shape),
         lambda x, w, b: tF.conv2d(x, w, b, stride, padding, dilation),
         CONV_BOUND,
     )
@@ -75,7 +69,7 @@ def test_conv_fast_equals_naive(case, blocks, monkeypatch):
     if blocks == "per-sample":  # conv_backward builds dcols in blocks of samples; force one per sample
         monkeypatch.setattr(conv_module, "_DCOLS_BLOCK_BYTES", 1)
     x_shape, w_shape, stride, padding, dilation = case
-    inputs = _conv_inputs((3, *x_shape[1:]), (5, *w_shape[1:]), seed=1)
+    inputs = conv_inputs((3, *x_shape[1:]), (5, *w_shape[1:]), seed=1)
     fast, fast_cache = conv_forward(**inputs, stride=stride, padding=padding, dilation=dilation)
     naive, naive_cache = conv_forward_naive(**inputs, stride=stride, padding=padding, dilation=dilation)
     np.testing.assert_allclose(fast, naive, rtol=1e-10, atol=1e-10)
@@ -85,7 +79,7 @@ def test_conv_fast_equals_naive(case, blocks, monkeypatch):
 
 
 def test_conv_fast_accepts_non_contiguous_input():
-    inputs = _conv_inputs((2, 3, 6, 7), (4, 3, 3, 3))
+    inputs = conv_inputs((2, 3, 6, 7), (4, 3, 3, 3))
     x = np.ascontiguousarray(inputs["x"].transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)[:, :, ::-1]
     fast, _ = conv_forward(x, inputs["w"], inputs["b"], padding=1)
     naive, _ = conv_forward_naive(x, inputs["w"], inputs["b"], padding=1)

@@ -19,7 +19,7 @@ from imgclass.nn import geometry
 from imgclass.nn.layers import BatchNorm2d, Conv2d, MaxPool2d, ReLU
 from imgclass.nn.models import CNN
 from imgclass.nn.pool import max_pool_backward, max_pool_forward
-from tests.nn.layer_check import check_layer
+from tests.nn.layer_check import check_layer, conv_inputs
 
 
 def channels_last(a: np.ndarray) -> np.ndarray:
@@ -44,19 +44,13 @@ RICH_CASES = {
 }
 
 
-def _conv_inputs(x_shape, w_shape, seed=0):
-    rng = np.random.default_rng(seed)
-    return {"x": rng.standard_normal(x_shape), "w": rng.standard_normal(w_shape),
-            "b": rng.standard_normal(w_shape[0])}
-
-
 @pytest.mark.parametrize("blocks", ["one-block", "per-sample"])
 @pytest.mark.parametrize("case", RICH_CASES.values(), ids=RICH_CASES.keys())
 def test_channel_rich_conv_fast_equals_naive(case, blocks, monkeypatch):
     if blocks == "per-sample":
         monkeypatch.setattr(conv_module, "_DCOLS_BLOCK_BYTES", 1)
     x_shape, w_shape, stride, padding, dilation = case
-    inputs = _conv_inputs(x_shape, w_shape, seed=1)
+    inputs = conv_inputs(x_shape, w_shape, seed=1)
     fast, fast_cache = conv_module.conv_forward(**inputs, stride=stride, padding=padding, dilation=dilation)
     naive, naive_cache = conv_module.conv_forward_naive(**inputs, stride=stride, padding=padding, dilation=dilation)
     np.testing.assert_allclose(fast, naive, rtol=1e-10, atol=1e-10)
@@ -69,13 +63,13 @@ def test_channel_rich_conv_fast_equals_naive(case, blocks, monkeypatch):
 def test_channel_rich_conv_gradients_and_torch():
     x_shape, w_shape, stride, padding, dilation = RICH_CASES["3x3-pad1"]
     check_layer(lambda x, w, b: conv_module.conv_forward(x, w, b, stride, padding, dilation),
-                conv_module.conv_backward, _conv_inputs(x_shape, w_shape),
+                conv_module.conv_backward, conv_inputs(x_shape, w_shape),
                 lambda x, w, b: tF.conv2d(x, w, b, stride, padding, dilation), 1e-7)
 
 
 @pytest.mark.parametrize("c", [3, 16])  # both col2im branches
 def test_conv_reads_any_layout_and_writes_channels_last(c):
-    inputs = _conv_inputs((3, c, 6, 5), (4, c, 3, 3), seed=3)
+    inputs = conv_inputs((3, c, 6, 5), (4, c, 3, 3), seed=3)
     ref, ref_cache = conv_module.conv_forward_naive(**inputs, padding=1)
     dout = np.random.default_rng(4).standard_normal(ref.shape)
     ref_grads = conv_module.conv_backward_naive(dout, ref_cache)
@@ -91,7 +85,7 @@ def test_conv_reads_any_layout_and_writes_channels_last(c):
 
 
 def test_conv_without_input_grad_skips_dx_only():
-    inputs = _conv_inputs((2, 3, 6, 6), (4, 3, 3, 3))
+    inputs = conv_inputs((2, 3, 6, 6), (4, 3, 3, 3))
     out, cache = conv_module.conv_forward(**inputs, padding=1)
     dout = np.random.default_rng(5).standard_normal(out.shape)
     _, dw, db = conv_module.conv_backward(dout, cache)
