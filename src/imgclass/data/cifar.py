@@ -135,8 +135,14 @@ def extract_archive(archive: Path, dest: Path) -> Path:
                 src = tar.extractfile(member) if member.isfile() else None
                 if src is None:
                     raise DataError(f"{archive}: {BATCH_DIR}/{fname} is not a regular file")
-                with atomic_write(out / fname) as f:
-                    f.write(src.read())
+                data = src.read()
+                try:
+                    with atomic_write(out / fname) as f:
+                        f.write(data)
+                except OSError as e:  # the archive is fine: the folder beside it is not writable (or full)
+                    raise DataError(f"cannot write the extracted batches to {out} ({e.strerror}); the archive "
+                                    f"{archive} is fine: make that folder writable (or free space there), or "
+                                    "extract the archive yourself into a folder you give as --data-dir") from None
     except (tarfile.TarError, OSError, EOFError) as e:
         raise DataError(f"{archive}: corrupt or truncated archive ({e}); delete it and download it again") from e
     return out

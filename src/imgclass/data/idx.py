@@ -9,6 +9,7 @@ content, not by name).
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -72,8 +73,19 @@ def _remote(name: str) -> tuple[list[str], dict[str, str], list[str]]:
     return FASHION_URLS, FASHION_MD5, FASHION_CLASSES
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+#: The largest IDX data part read (8 GiB; MNIST's largest file is 47 MB): a header that declares more is refused
+#: before anything is allocated, as is one that declares more than the file holds.
+MAX_IDX_BYTES = 8 * 2**30
+#: The most classes an IDX label file may number (labels 0 .. MAX_CLASSES - 1).
+MAX_CLASSES = 10_000
+
+
+def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
     """Read an IDX file (raw or gzip) into a native-endian array.
+
+    The header is read first and checked against the file (raw files: their size; gzip files: as
+    the stream is read) and ``max_bytes`` (:data:`MAX_IDX_BYTES`), so a hostile header or a
+    gzip bomb costs no more memory than the data it really holds.
 
     Raises
     ------
@@ -83,33 +95,49 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         header says.
     """
     path = Path(path)
+    limit = MAX_IDX_BYTES if max_bytes is None else max_bytes
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        with open(path, "rb") as raw_file:
+            gz = raw_file.read(2) == b"\x1f\x8b"
+            raw_file.seek(0)
+            f = gzip.GzipFile(fileobj=raw_file) if gz else raw_file
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_TYPES or magic[3] == 0:
+                raise DataError(
+                    f"{path}: not an IDX file (magic number {magic.hex() or 'missing'}; "
+                    "expected 0000 followed by a type byte 08..0e and the number of dimensions)"
+                )
+            dtype, ndim = IDX_TYPES[magic[2]], magic[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header ({4 + len(dims)} bytes)")
+            shape = tuple(int(d) for d in np.frombuffer(dims, ">u4"))
+            expected = math.prod(shape) * dtype.itemsize
+            held = None if gz else os.fstat(raw_file.fileno()).st_size - 4 - 4 * ndim
+            if expected > limit or (held is not None and held != expected):
+                what = f"the file holds {held}" if held is not None and held != expected else \
+                    f"imgclass reads at most {limit} ({limit / 2**30:g} GiB)"
+                raise DataError(f"{path}: header says shape {shape} ({expected} data bytes) but {what}; "
+                                "the file is truncated or damaged (or not a dataset file), replace it")
+            data = f.read(expected)
+            extra = len(f.read(1))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected an IDX file") from None
+    except PermissionError as e:
+        raise DataError(f"{path}: cannot read it ({e.strerror}); check its permissions") from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(
             f"{path}: corrupt or truncated gzip file ({e}); delete it and download it again"
         ) from e
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+    if len(data) != expected or extra:
         raise DataError(
-            f"{path}: not an IDX file (magic number {raw[:4].hex() or 'missing'}; "
-            "expected 0000 followed by a type byte 08..0e and the number of dimensions)"
+            f"{path}: {'corrupt or truncated gzip file: ' if gz else ''}header says shape {shape} ({expected} data bytes) but the file holds "
+            f"{len(data) + extra if extra else len(data)}{'+' if extra else ''}; the file is truncated or damaged, "
+            "replace it"
         )
-    dtype, ndim = IDX_TYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes)")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise DataError(
-            f"{path}: header says shape {shape} ({expected} data bytes) but the file holds "
-            f"{len(raw) - header}; the file is truncated or damaged, replace it"
-        )
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
@@ -164,6 +192,12 @@ def load_idx_dir(directory: str | os.PathLike, name: str, classes: list[str] | N
             raise DataError(f"{files[part + '_images']}: expected uint8 images (N, H, W), got {x.dtype} {x.shape}")
         if y.ndim != 1:
             raise DataError(f"{files[part + '_labels']}: expected labels (N,), got shape {y.shape}")
+        if y.dtype.kind not in "iu":
+            raise DataError(f"{files[part + '_labels']}: labels must be integers, got {y.dtype}")
+        if classes is None and len(y) and not (0 <= y.min() and y.max() < MAX_CLASSES):  # names are made per label
+            raise DataError(f"{files[part + '_labels']}: labels run from {y.min()} to {y.max()}, but imgclass takes "
+                            f"0 .. {MAX_CLASSES - 1} ({MAX_CLASSES} classes at most); the file is damaged or not "
+                            "a label file")
         if len(x) != len(y):
             raise DataError(
                 f"{directory}: {part} has {len(x)} images but {len(y)} labels; "

@@ -15,6 +15,9 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
+    # Text is drawn as given: class names and run names come from users' folders, and two '$' in one
+    # (``cost $x^$ usd``) would otherwise go to the math parser and fail, or draw something else.
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +182,7 @@ class Preprocessor:
                          "scale": z["scale"], "image_shape": z["image_shape"].tolist()}
         except FileNotFoundError:
             raise DataError(f"{path}: preprocessor file not found") from None
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise DataError(f"{path}: not a saved preprocessor ({e})") from e
         return cls.from_state_dict(state)
 

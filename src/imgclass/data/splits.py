@@ -52,7 +52,18 @@ def _count(size: float | int, n: int, what: str) -> int:
     return int(round(size * n))
 
 
-def stratified_indices(y: np.ndarray, size: float | int, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def check_split_size(size: float | int, what: str = "val (--val)") -> float | int:
+    """``size`` if it can size a split at all (a fraction in [0, 1) or a count >= 0); checked before data loads."""
+    if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Real):
+        raise DataError(f"{what} must be a fraction or a count, got {size!r}")
+    if isinstance(size, numbers.Integral) and size < 0 or not isinstance(size, numbers.Integral) and \
+            not 0.0 <= size < 1.0:
+        raise DataError(f"{what} must be a fraction in [0, 1) or a count >= 0 (an integer), got {size}")
+    return size
+
+
+def stratified_indices(y: np.ndarray, size: float | int, seed: int, stratify: bool = True,
+                       what: str = "split size") -> tuple[np.ndarray, np.ndarray]:
     """Pick ``size`` (fraction or count) of the samples; return (picked, rest), each sorted.
 
     With ``stratify`` each class contributes in proportion to its frequency
@@ -61,7 +72,7 @@ def stratified_indices(y: np.ndarray, size: float | int, seed: int, stratify: bo
     """
     y = np.asarray(y)
     n = len(y)
-    k = _count(size, n, "split size")
+    k = _count(size, n, what)
     rng = np.random.default_rng(seed)
     if not stratify or k == 0:
         perm = rng.permutation(n)
@@ -105,7 +116,10 @@ def make_split(
     """
     if not 0.0 < train_fraction <= 1.0:
         raise DataError(f"train_fraction must lie in (0, 1], got {train_fraction}")
-    val_idx, train_idx = stratified_indices(dataset.y_train, val, seed, stratify)
+    if len(dataset.y_test) == 0:  # refused before any training: every run ends with its one test evaluation
+        raise DataError(f"{dataset.name} has no test images, and every run is tested once at the end: give a "
+                        "folder dataset a test/ subfolder or --test-fraction > 0 (e.g. 0.2)")
+    val_idx, train_idx = stratified_indices(dataset.y_train, val, seed, stratify, what="val (--val)")
     if train_fraction < 1.0:
         keep, _ = stratified_indices(dataset.y_train[train_idx], train_fraction, seed + 1, stratify)
         train_idx = train_idx[keep]

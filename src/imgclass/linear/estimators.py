@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
                 arrays = {k: z[k] for k in ("coef", "intercept", "classes", "loss_history")}
         except FileNotFoundError:
             raise ImgclassError(f"{path}: no such model file") from None
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise ImgclassError(f"{path}: not a saved imgclass linear model ({e})") from e
         cls = {"LinearSVM": LinearSVM, "SoftmaxClassifier": SoftmaxClassifier}.get(meta.get("estimator"))
         if cls is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,7 @@ class Classifier:
                 state = {k: z[k] for k in z.files if k != "__meta__"}
         except FileNotFoundError:
             raise ImgclassError(f"{path}: no such parameter file") from None
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise ImgclassError(f"{path}: not a saved imgclass model ({e})") from e
         self.load_state_dict(state)
         return self
