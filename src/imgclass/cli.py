@@ -16,7 +16,7 @@ from imgclass import __version__
 from imgclass.autograd import cli as autograd_cli
 from imgclass.cliargs import Formatter, emit
 from imgclass.data import cli as data_cli
-from imgclass.errors import ImgclassError
+from imgclass.errors import ImgclassError, os_error_message
 from imgclass.evaluate import cli as evaluate_cli
 from imgclass.filters import cli as filters_cli
 from imgclass.linear import cli as linear_cli
@@ -116,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ImgclassError as e:
         print(f"imgclass: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full disk, a read-only or missing folder, a file where a folder should be ...
+        print(f"imgclass: error: {os_error_message(e)}", file=sys.stderr)
+        return 1
+    except MemoryError as e:  # an absurd size: a model, batch or image that cannot fit (nothing was written)
+        print(f"imgclass: error: out of memory ({e or 'an allocation failed'}); choose a smaller model, --batch-size "
+              "or image size", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("imgclass: interrupted", file=sys.stderr)

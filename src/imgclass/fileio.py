@@ -10,6 +10,33 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Iterator
 
+from imgclass.errors import ImgclassError
+
+#: The longest run name: the stamp and counter added to it stay under the usual 255-byte file-name limit.
+MAX_NAME = 200
+
+
+def file_mode() -> int:
+    """The mode a new file gets under the process's umask (``open()``'s 0o666 & ~umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def check_name(name: str, what: str = "--name") -> str:
+    """``name`` if it is one plain folder name; else a clear error (no ``/``, ``\\``, ``..`` or NUL).
+
+    A run directory is ``<out>/<stamp>-<name>``: a name that held a separator or a parent
+    reference would write the run somewhere other than ``<out>``.
+    """
+    if not isinstance(name, str):
+        raise ImgclassError(f"{what} must be text, got {type(name).__name__}")
+    bad = [c for c in ("/", "\\", "\0") if c in name]
+    if bad or name in (".", "..") or name.startswith("..") or len(name.encode()) > MAX_NAME:
+        raise ImgclassError(f"{what} {name[:80]!r} must be one folder name of at most {MAX_NAME} bytes, without "
+                            "'/', '\\', NUL or a leading '..'; it names a directory inside --out")
+    return name
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
@@ -23,14 +50,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; the file gets what open() would give it
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+            e.filename = str(path)  # a failed write names no file: name the one it was for
         raise
 
 
@@ -53,7 +83,11 @@ def write_json(path: str | os.PathLike, obj) -> Path:
 
 
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:
-    """Create ``root/<YYYYmmdd-HHMMSS>-<name>``, made unique with a counter if it exists."""
+    """Create ``root/<YYYYmmdd-HHMMSS>-<name>``, made unique with a counter if it exists.
+
+    ``name`` must be one folder name (:func:`check_name`): the directory is always a child of ``root``.
+    """
+    check_name(name, "run name (--name)")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{stamp}-{name}"
     path, k = base, 1

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from imgclass.errors import ImgclassError
-from imgclass.evaluate.html import page, section, table
+from imgclass.evaluate.html import html_target, page, section, table
 from imgclass.fileio import atomic_write
 from imgclass.runs import Run
 
@@ -108,7 +108,7 @@ def comparison_html(c: dict) -> str:
 
 
 def write_comparison_html(c: dict, out: str | Path) -> Path:
-    out = Path(out)
+    out = html_target(out, "comparison.html")
     with atomic_write(out, "w") as f:
         f.write(comparison_html(c))
     return out

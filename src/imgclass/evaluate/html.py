@@ -13,6 +13,8 @@ import json
 import math
 from pathlib import Path
 
+from imgclass.errors import ImgclassError
+
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1180px;
 padding:1rem 1.5rem 3rem;color:#1d2330;line-height:1.45}
@@ -115,6 +117,26 @@ def section(title: str, *parts: str) -> str:
 def grid(*figures: str, two: bool = False) -> str:
     """Figures in a wrapping grid, three to a row (``two``: two to a row)."""
     return f"<div class=\"grid{' two' if two else ''}\">{''.join(figures)}</div>"
+
+
+def html_target(out: str | Path, default_name: str) -> Path:
+    """Where a page asked for at ``out`` goes: ``out`` itself, or ``out/default_name`` when ``out`` is a folder.
+
+    An existing file is replaced only when it is an HTML page (an earlier report): ``--out RUN/config.json``
+    is refused, not overwritten.
+    """
+    out = Path(out)
+    if out.is_dir():
+        out = out / default_name
+    if out.exists() or out.is_symlink():
+        try:
+            head = out.read_bytes()[:64].lstrip().lower() if out.is_file() else b""
+        except OSError as e:
+            raise ImgclassError(f"{out}: cannot check what this file is ({e.strerror}); choose another --out") from None
+        if not head.startswith((b"<!doctype html", b"<html")):
+            raise ImgclassError(f"{out} exists and is not an HTML page; a report replaces only an earlier report: "
+                                "choose another --out")
+    return out
 
 
 def page(title: str, subtitle: str, body: list[str]) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imgclass.errors import ImgclassError
-from imgclass.evaluate.html import page
+from imgclass.evaluate.html import html_target, page
 from imgclass.evaluate.pages import PAGES
 from imgclass.fileio import atomic_write
 from imgclass.runs import Run
@@ -46,7 +46,7 @@ def build_report(run_dir: str | Path) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the report (default ``RUN_DIR/report.html``) atomically; return its path."""
     text = build_report(run_dir)
-    out = Path(out) if out is not None else Path(run_dir) / REPORT
+    out = html_target(out, REPORT) if out is not None else Path(run_dir) / REPORT
     with atomic_write(out, "w") as f:
         f.write(text)
     return out

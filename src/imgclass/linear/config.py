@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imgclass.data.splits import check_split_size
 from imgclass.errors import ImgclassError, check_config_dict
 from imgclass.linear.search import check_pair, grid, random_configs
 from imgclass.train import recipes
@@ -67,6 +68,7 @@ class _Config:
             raise ImgclassError(f"gamma must be a finite number > 0, got {self.gamma!r}")
         if not isinstance(self.data_options, dict):
             raise ImgclassError(f"data_options must be a dict, got {type(self.data_options).__name__}")
+        check_split_size(self.val)
 
 
 @dataclass

@@ -17,7 +17,9 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from imgclass.data.splits import check_split_size
 from imgclass.errors import ImgclassError, check_config_dict
+from imgclass.fileio import check_name
 from imgclass.modelspec import ModelSpec
 from imgclass.train import recipes
 
@@ -190,6 +192,9 @@ class TrainConfig:
                                     "or a cnn model")
         if not isinstance(self.data_options, dict):
             raise ImgclassError(f"data_options must be a dict, got {type(self.data_options).__name__}")
+        check_split_size(self.val)
+        if self.name:
+            check_name(self.name, "name")  # before any training: the run directory must stay inside --out
 
     def to_dict(self) -> dict:
         """Every field, JSON-ready (the model as its ModelSpec dict)."""
