@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from imgclass.errors import ImgclassError
-from imgclass.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from imgclass.train.checkpoint import MAGIC, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
 def test_nested_arrays_tensors_and_values_come_back_as_they_went_in(tmp_path):
@@ -40,8 +40,33 @@ def test_missing_and_truncated_files_are_clear_errors(tmp_path):
         load_checkpoint(tmp_path / "none.pt")
     path = save_checkpoint(tmp_path / "c.pt", {"w": np.zeros(1000)})
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ImgclassError, match="not a readable imgclass checkpoint"):
+    with pytest.raises(ImgclassError, match="checkpoint is damaged"):
         load_checkpoint(path)
+    (tmp_path / "foreign.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ImgclassError, match="not a readable imgclass checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+def test_flipped_bytes_anywhere_are_refused_not_loaded(tmp_path):
+    state = {"w": np.linspace(0, 1, 5000, dtype=np.float32), "step": 3}
+    path = save_checkpoint(tmp_path / "c.pt", state)
+    good = path.read_bytes()
+    rng = np.random.default_rng(0)
+    # the header's digest, the archive's zip directory, and the middle of the weights' bytes
+    for at in (len(MAGIC) + 5, len(good) - 30, len(good) // 2):
+        bad = bytearray(good)
+        bad[at] ^= 1 << int(rng.integers(8))
+        path.write_bytes(bytes(bad))
+        with pytest.raises(ImgclassError, match="damaged"):
+            load_checkpoint(path)
+    path.write_bytes(good)
+    np.testing.assert_array_equal(load_checkpoint(path)["w"], state["w"])
+
+
+def test_a_checkpoint_written_before_the_digest_still_loads(tmp_path):
+    torch.save({"step": 5, "w": torch.arange(3)}, tmp_path / "old.pt")
+    back = load_checkpoint(tmp_path / "old.pt")
+    assert back["step"] == 5 and torch.equal(back["w"], torch.arange(3))
 
 
 def test_rng_state_restores_python_numpy_and_torch_draws(tmp_path):

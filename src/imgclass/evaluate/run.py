@@ -22,6 +22,11 @@ from imgclass.runs.models import MODEL_KINDS
 def evaluate_run(run_dir: str | Path, *, again: bool = False) -> dict:
     """Metrics, per-class table, confusion matrix and plots on the test split of a finished train or linear run."""
     run = Run.open(run_dir, kind=MODEL_KINDS)
+    with run.lock("trains or evaluates it"):
+        return _evaluate(run, again)
+
+
+def _evaluate(run: Run, again: bool) -> dict:
     model = load_model(run.path)
     split = rebuild_split(model.config)
     stored = None if again else stored_scores(run)

@@ -24,6 +24,7 @@ SWEEP = "sweep.json"  # a sweep's record: every trial (Optuna) or every (lr, reg
 SWEEP_WEIGHTS = "best_weights.npz"  # a linear sweep's best weights
 PLOTS = "plots"
 REPORT = "report.html"
+LOCK = ".lock"  # held (flock) by the process that trains or tests the run; holds its pid
 
 KINDS = ("train", "seeds", "linear", "linear-sweep", "sweep", "study")
 STUDIES = ("train-fraction", "baselines")

@@ -20,6 +20,7 @@ Directories written before ``kind`` existed still open (:mod:`imgclass.runs.lega
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from imgclass.errors import ImgclassError
 from imgclass.fileio import new_run_dir, write_json
 from imgclass.linear.config import LinearConfig, LinearSweepConfig
 from imgclass.runs import legacy
-from imgclass.runs.files import CONFIG, KINDS, PLOTS, TEST_LOG, read_json
+from imgclass.runs.files import CONFIG, KINDS, LOCK, PLOTS, TEST_LOG, read_json
 from imgclass.train.config import TrainConfig
 
 
@@ -74,6 +75,34 @@ class Run:
         run = cls(directory, kind)
         run.write(CONFIG, {"kind": kind, **config})
         return run
+
+    # --- one process at a time -----------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, doing: str = "trains or tests it"):
+        """Hold the run's lock (``.lock``, an exclusive ``flock``) for the block; an error if another process has it.
+
+        A process that dies releases it with its file descriptors, so a killed run never stays locked.
+        """
+        import fcntl
+
+        path = self.path / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise ImgclassError(f"{self.path}: cannot lock the run directory ({e.strerror}); check that it is "
+                                "writable") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                raise ImgclassError(f"{self.path} is in use: another imgclass process (pid {holder}) {doing}; "
+                                    "wait for it to end, then run the command again") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield self
+        finally:
+            os.close(fd)
 
     # --- files ----------------------------------------------------------------------------
     def file(self, name: str) -> Path:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import io
 import time
+import zipfile
 
 import numpy as np
 
+from imgclass.errors import ImgclassError
 from imgclass.fileio import atomic_write
 from imgclass.metrics import classification_metrics, confident_mistakes
 from imgclass.metrics.plots import save_evaluation_plots
@@ -51,5 +53,10 @@ def stored_scores(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
     """The stored (scores, labels) of the run's test evaluation, or None if it was never tested."""
     if not run.has(TEST_SCORES):
         return None
-    with np.load(run.file(TEST_SCORES)) as z:
-        return z["scores"], z["y"]
+    try:
+        with np.load(run.file(TEST_SCORES), allow_pickle=False) as z:
+            return z["scores"], z["y"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise ImgclassError(f"{run.file(TEST_SCORES)}: the stored test scores are damaged ({e}); they cannot be "
+                            "recomputed without using the test split again: restore the file, or train a new run") \
+            from None

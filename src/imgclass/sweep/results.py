@@ -42,16 +42,17 @@ def test_best(opened: Study, best) -> dict:
     path = Path(best.user_attrs.get("run_dir", ""))
     if (path / RESULTS).is_file():
         run = Run.open(path, kind="train")
-        stored = stored_scores(run)
-        if stored is not None:  # tested before (record lost): report the stored scores, no new test use
-            scores, y = stored
-            acc = round(float(np.mean(np.argmax(scores, axis=1) == y)), 4)
-        else:
-            model = load_model(run.path)
-            split = rebuild_split(model.config)
-            scores = model.scores(split.x_test)
-            acc = record_test(run, scores, split.y_test, split.x_test, model.classes, by="sweep",
-                              loss=model.loss_of(scores, split.y_test))["accuracy"]
+        with run.lock("trains or tests it"):
+            stored = stored_scores(run)
+            if stored is not None:  # tested before (record lost): report the stored scores, no new test use
+                scores, y = stored
+                acc = round(float(np.mean(np.argmax(scores, axis=1) == y)), 4)
+            else:
+                model = load_model(run.path)
+                split = rebuild_split(model.config)
+                scores = model.scores(split.x_test)
+                acc = record_test(run, scores, split.y_test, split.x_test, model.classes, by="sweep",
+                                  loss=model.loss_of(scores, split.y_test))["accuracy"]
         how = "reused"
     else:
         cfg = sp.apply(TrainConfig.from_dict(opened.settings["config"]), best.params)

@@ -5,10 +5,16 @@ stored as tensors and come back as arrays) and is read back with
 ``weights_only=True``: loading a checkpoint never runs code from the file.
 It is written to a temporary file and renamed over the old one, so a run
 killed at any moment leaves either the previous checkpoint or the new one.
+
+The file starts with a header, :data:`MAGIC` and the SHA-256 of the archive
+that follows it; a file whose archive does not match its digest (a flipped
+bit, a truncated copy, an edit) is refused before ``torch.load`` sees it.
+Files written before the header existed (a bare archive) still load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import random
@@ -20,6 +26,8 @@ from imgclass.errors import ImgclassError
 from imgclass.fileio import atomic_write
 
 _ARRAY = "__ndarray__"
+#: First bytes of a checkpoint; the 32-byte SHA-256 of the rest of the file follows.
+MAGIC = b"imgclass-checkpoint-sha256\n"
 
 
 def _pack(obj):
@@ -53,8 +61,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
 
     buf = io.BytesIO()
     torch.save(_pack(state), buf)
+    payload = buf.getvalue()
     with atomic_write(path) as f:
-        f.write(buf.getvalue())
+        f.write(MAGIC + hashlib.sha256(payload).digest() + payload)
     return Path(path)
 
 
@@ -66,7 +75,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ImgclassError(f"{path}: no checkpoint here (was the run started with this directory?)")
     try:
-        return _unpack(torch.load(path, map_location="cpu", weights_only=True))
+        data = path.read_bytes()
+    except OSError as e:
+        raise ImgclassError(f"{path}: cannot read the checkpoint ({e.strerror})") from None
+    if data.startswith(MAGIC):
+        digest, payload = data[len(MAGIC):len(MAGIC) + 32], data[len(MAGIC) + 32:]
+        if hashlib.sha256(payload).digest() != digest:
+            raise ImgclassError(f"{path}: the checkpoint is damaged (its SHA-256 does not match the one written "
+                                "with it); it cannot be resumed: start the run again")
+    else:
+        payload = data  # written before checkpoints carried a digest
+    try:
+        return _unpack(torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True))
     except Exception as e:  # torch raises several types for a truncated or foreign file
         raise ImgclassError(f"{path}: not a readable imgclass checkpoint ({type(e).__name__}: {e})") from e
 

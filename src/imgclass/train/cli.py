@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 
 from imgclass.cliargs import add_data_args, bool_flag, data_options, dataset_name, emit, val
+from imgclass.errors import ImgclassError
 from imgclass.train import recipes
 from imgclass.train.config import ENGINES, LOSSES, NORMALIZE, OPTIMIZERS, SCHEDULES, TrainConfig
 
@@ -87,13 +88,45 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(dataset=dataset_name(args), data_options=data_options(args), **given)
 
 
+#: What may be given with --resume: how the run is watched, not what it computes.
+RESUME_FLAGS = ("resume", "progress", "json")
+
+
+def flags_given(args: argparse.Namespace, add_args=None) -> list[str]:
+    """The flags of ``args`` set to something other than their defaults, as typed (``--lr``, ``--no-flip``)."""
+    p = argparse.ArgumentParser(add_help=False)
+    (add_args or add_train_args)(p)
+    given = []
+    for action in p._actions:
+        if action.dest in RESUME_FLAGS or getattr(args, action.dest, action.default) == action.default:
+            continue
+        given.append(max(action.option_strings, key=len))
+    return given
+
+
+def check_resume_flags(args: argparse.Namespace) -> None:
+    """--resume continues a run exactly as its config.json says: any other flag is refused by name."""
+    given = flags_given(args)
+    if given:
+        raise ImgclassError(f"--resume continues {args.resume} with the flags it was started with (its config.json); "
+                            f"{', '.join(given)} cannot change a run half-way: drop {'it' if len(given) == 1 else 'them'}"
+                            ", or start a new run with the new flags. With --resume only --no-progress and --json "
+                            "may be given")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from imgclass.train.run import (  # the library loads when the command runs
         train,
         train_seeds,
     )
 
+    if args.seeds < 1:
+        raise ImgclassError(f"--seeds must be an integer >= 1 (the number of runs), got {args.seeds}")
     if args.resume:
+        from imgclass.runs import Run
+
+        Run.open(args.resume, kind="train")  # a missing run first: that is the bigger mistake
+        check_resume_flags(args)
         r = train(resume=args.resume, progress=args.progress)
     else:
         cfg = config_from_args(args)

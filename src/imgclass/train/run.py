@@ -20,6 +20,7 @@ as one that was never interrupted.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from imgclass.data import Preprocessor, Split
-from imgclass.errors import ImgclassError
-from imgclass.runs import Run, hyperparameters, rebuild_split, record_test, results
+from imgclass.errors import ImgclassError, os_error_message
+from imgclass.runs import (Run, hyperparameters, rebuild_split, record_test, results, stored_scores,
+                           write_test_metrics)
 from imgclass.runs.files import CHECKPOINT, DATA, METRICS, PREPROCESSOR, RESULTS
 from imgclass.runs.schema import seed_range
 from imgclass.train.callbacks import Checkpoint, EarlyStopping, MetricsCSV, ProgressBar
@@ -37,7 +39,7 @@ from imgclass.train.checkpoint import load_checkpoint, set_rng_state
 from imgclass.train.config import TrainConfig
 from imgclass.train.engines import Engine, build_engine
 from imgclass.train.plots import save_curves, save_templates
-from imgclass.train.trainer import Trainer
+from imgclass.train.trainer import Trainer, TrainingDiverged
 
 
 @contextlib.contextmanager
@@ -85,6 +87,38 @@ def prepare(cfg: TrainConfig) -> Prepared:
     return Prepared(split, pre, x_train, x_val, x_test, engine)
 
 
+def data_record(cfg: TrainConfig, split: Split) -> dict:
+    """``data.json`` of a train run: the dataset, its class names, image shape (C, H, W) and split sizes."""
+    return {"dataset": cfg.dataset, "classes": split.classes, "image_shape": list(split.x_train.shape[1:]),
+            "sizes": split.sizes()}
+
+
+def check_resumable(run: Run, cfg: TrainConfig, p: Prepared) -> None:
+    """Before a resume trains on: the files the finished run needs are there and are this run's.
+
+    ``preprocessor.npz`` and ``data.json`` must equal what the rebuilt split gives (they are written
+    when the run starts; a missing, unreadable or different one means the run directory or the
+    dataset changed since), so a run never finishes with files that ``evaluate`` or ``predict``
+    cannot use. The checkpoint is checked by its digest when it is loaded.
+    """
+    again = "the run cannot be resumed safely: start it again with the same flags (they are in its config.json)"
+    try:
+        saved = Preprocessor.load(run.file(PREPROCESSOR))
+    except ImgclassError as e:
+        raise ImgclassError(f"{e}; {again}") from None
+    ours, theirs = p.pre.state_dict(), saved.state_dict()
+    same = ours["config"] == theirs["config"] and ours["image_shape"] == theirs["image_shape"] and \
+        all(np.array_equal(ours[k], theirs[k]) for k in ("mean", "scale"))
+    if not same:
+        raise ImgclassError(f"{run.file(PREPROCESSOR)} differs from the normalization of this run's training split "
+                            f"(the file or the dataset changed since the run started); {again}")
+    if not run.has(DATA):
+        raise ImgclassError(f"{run.file(DATA)} is missing; {again}")
+    if run.read(DATA) != json.loads(json.dumps(data_record(cfg, p.split))):
+        raise ImgclassError(f"{run.file(DATA)} does not describe this run's data (the file or the dataset changed "
+                            f"since the run started); {again}")
+
+
 def default_name(cfg: TrainConfig) -> str:
     return cfg.name or f"{cfg.engine}-{cfg.kind}-{cfg.dataset.replace(':', '_').replace('/', '_')}-s{cfg.seed}"
 
@@ -117,24 +151,35 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
         ``stopped_early``, ``best_step``, ``train_loss``, ``total_seconds``, ``device``, ``model_file``,
         ``best_class``, ``worst_class``.
     """
-    state = None
-    if resume is not None:
-        run = Run.open(resume, kind="train")
-        if run.has(RESULTS):
-            raise ImgclassError(f"{run.path} has finished already (results.json exists); nothing to resume")
-        cfg = run.train_config()
-        state = load_checkpoint(run.file(CHECKPOINT)) if run.has(CHECKPOINT) else None
-    elif cfg is None:
+    if resume is None and cfg is None:
         raise ImgclassError("train() needs a TrainConfig or resume=RUN_DIR")
+    with contextlib.ExitStack() as held:  # the run's lock, from when it exists until the result is written
+        state = None
+        if resume is not None:
+            run = held.enter_context(Run.open(resume, kind="train").lock("trains or tests it (a --resume)"))
+            if run.has(RESULTS):
+                raise ImgclassError(f"{run.path} has finished already (results.json exists); nothing to resume")
+            cfg = run.train_config()
+            state = load_checkpoint(run.file(CHECKPOINT)) if run.has(CHECKPOINT) else None
+        return _train(cfg, held, run if resume is not None else None, state, out_root=out_root, progress=progress,
+                      run_dir=run_dir, callbacks=callbacks, test=test)
+
+
+def _train(cfg: TrainConfig, held: contextlib.ExitStack, run: Run | None, state: dict | None, *, out_root, progress,
+           run_dir, callbacks, test) -> dict:
+    """:func:`train` once the run to resume (``run``, locked, with its checkpoint ``state``) or None is known."""
+    resume = run
     with torch_threads(cfg.threads):  # restored afterwards: a run never changes the caller's setting
         seed_everything(cfg.seed)
         t_start = time.perf_counter()
         p = prepare(cfg)
-        if resume is None:  # created once the data loaded: a bad dataset leaves no half-made directory
+        if run is None:  # created once the data loaded: a bad dataset leaves no half-made directory
             run = Run.create("train", cfg.to_dict(), root=out_root, name=default_name(cfg), path=run_dir)
+            held.enter_context(run.lock())
             p.pre.save(run.file(PREPROCESSOR))
-            run.write(DATA, {"dataset": cfg.dataset, "classes": p.split.classes,
-                             "image_shape": list(p.split.x_train.shape[1:]), "sizes": p.split.sizes()})
+            run.write(DATA, data_record(cfg, p.split))
+        else:
+            check_resumable(run, cfg, p)
         early = EarlyStopping(cfg.patience)
         callbacks = [early, MetricsCSV(run.file(METRICS)), Checkpoint(run.file(CHECKPOINT)), ProgressBar(progress),
                      *(callbacks or [])]
@@ -145,12 +190,26 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
             set_rng_state(state["rng"])
         try:
             history = trainer.fit()
+        except TrainingDiverged as e:
+            kept = (f"{run.path} keeps its checkpoint and metrics.csv of step {trainer.history[-1]['step']}"
+                    if trainer.history else f"{run.path} has no checkpoint (no evaluation point was reached)")
+            raise TrainingDiverged(f"{e}: start a new run with e.g. --lr {e.lr / 10:.3g}, or --clip-grad 1 (--resume "
+                                   f"would repeat the same flags and diverge again); {kept}", step=e.step,
+                                   lr=e.lr) from None
         except KeyboardInterrupt:
             raise ImgclassError(f"interrupted at step {trainer.step}; continue with: imgclass train --resume {run.path}") \
                 from None
+        except OSError as e:  # a full disk while writing the checkpoint or metrics: the last complete ones stay
+            raise ImgclassError(os_error_message(e, then=f"continue the run: imgclass train --resume {run.path}")) \
+                from None
         model_file = p.engine.save_weights(run.file(p.engine.weights_file))
         tested = {"accuracy": None, "loss": None, "plots": [], "best_class": None, "worst_class": None}
-        if test:
+        stored = stored_scores(run) if resume is not None else None
+        if test and stored is not None:  # tested before it was stopped: that one evaluation is the run's
+            scores = stored[0]
+            tested = write_test_metrics(run, scores, p.split.y_test, p.split.x_test, p.split.classes,
+                                        loss=p.engine.loss_of(scores, p.split.y_test))
+        elif test:
             scores = p.engine.scores(p.x_test)
             tested = record_test(run, scores, p.split.y_test, p.split.x_test, p.split.classes, by="train",
                                  loss=p.engine.loss_of(scores, p.split.y_test))

@@ -22,7 +22,15 @@ from imgclass.errors import ImgclassError
 
 
 class TrainingDiverged(ImgclassError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became NaN or infinite at ``step`` (1-based) with learning rate ``lr``.
+
+    The Trainer's message says what happened and how to avoid it; :func:`imgclass.train.run.train`
+    adds what is left of the run (a checkpoint or none).
+    """
+
+    def __init__(self, message: str, step: int = 0, lr: float = float("nan")):
+        super().__init__(message)
+        self.step, self.lr = step, lr
 
 
 class Callback:
@@ -121,9 +129,9 @@ class Trainer:
             loss, correct = self.engine.train_step(idx)
             if not math.isfinite(loss):
                 raise TrainingDiverged(
-                    f"the training loss became {loss} at step {self.step + 1} (epoch {epoch + 1}); "
-                    f"lower the learning rate (now {self.engine.lr:.3g}) or set --clip-grad; "
-                    "the last good checkpoint is kept")
+                    f"the training loss became {loss} at step {self.step + 1} (epoch {epoch + 1}) with learning "
+                    f"rate {self.engine.lr:.3g}: lower the learning rate or clip the gradient",
+                    step=self.step + 1, lr=self.engine.lr)
             self.step += 1
             self._acc[0] += loss * len(idx)
             self._acc[1] += correct
