@@ -18,6 +18,7 @@ from imgclass.cliargs import Formatter, emit
 from imgclass.data import cli as data_cli
 from imgclass.errors import ImgclassError, os_error_message
 from imgclass.evaluate import cli as evaluate_cli
+from imgclass.export import cli as export_cli
 from imgclass.filters import cli as filters_cli
 from imgclass.linear import cli as linear_cli
 from imgclass.pretrained import cli as pretrained_cli
@@ -28,7 +29,7 @@ from imgclass.train import cli as train_cli
 #: The subcommand modules, in --help order: each has ``add_commands(sub, command)``, where
 #: ``command(parent, name, func, help_text)`` makes a subparser with ``--json``. They import the
 #: library they call inside their handlers, so ``imgclass --help`` loads neither PyTorch nor scikit-learn.
-COMMAND_MODULES = (data_cli, linear_cli, train_cli, evaluate_cli, studies_cli, sweep_cli, pretrained_cli,
+COMMAND_MODULES = (data_cli, linear_cli, train_cli, evaluate_cli, export_cli, studies_cli, sweep_cli, pretrained_cli,
                    filters_cli, autograd_cli)
 
 

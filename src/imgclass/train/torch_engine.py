@@ -30,6 +30,31 @@ from imgclass.train.config import parse_progressive, schedule_steps
 WHITEN_IMAGES = 5000  # training images the fast net's whitening stem is computed from
 
 
+def tta_logits(net: torch.nn.Module, xb: torch.Tensor, *, flip: bool, shift: bool,
+               channels_last: bool = False) -> torch.Tensor:
+    """The float32 logits of a batch with the test-time views a run asks for.
+
+    ``flip``: the mean with its mirror image's; ``shift``: that, weighted 1/2, plus 1/4 each of the
+    batch shifted one pixel up-left and down-right (reflect padding). The engine scores with it, and an
+    exported model (:mod:`imgclass.export`) has it in its graph, so both give the same logits.
+    """
+    def both(z):
+        logits = net(z).float()
+        return (logits + net(torch.flip(z, dims=[3])).float()) / 2 if flip else logits
+
+    if xb.ndim != 4:
+        return net(xb).float()
+    logits = both(xb)
+    if shift:
+        padded = F.pad(xb, (1, 1, 1, 1), mode="reflect")
+        up_left, down_right = padded[:, :, :-2, :-2], padded[:, :, 2:, 2:]
+        if channels_last:
+            up_left = up_left.contiguous(memory_format=torch.channels_last)
+            down_right = down_right.contiguous(memory_format=torch.channels_last)
+        logits = logits / 2 + both(up_left) / 4 + both(down_right) / 4
+    return logits
+
+
 class TorchEngine:
     """Train ``module`` as ``cfg`` says: optimizer, schedule, EMA of the weights, augmentation, TTA."""
 
@@ -170,23 +195,7 @@ class TorchEngine:
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
     def _views(self, net: torch.nn.Module, xb: torch.Tensor) -> torch.Tensor:
-        """The logits of a batch: with ``tta_flip`` the mean with its mirror image's; with ``tta_shift`` that,
-        weighted 1/2, plus 1/4 each of the batch shifted one pixel up-left and down-right (reflect padding)."""
-        def both(z):
-            logits = net(z).float()
-            return (logits + net(torch.flip(z, dims=[3])).float()) / 2 if self.cfg.tta_flip else logits
-
-        if xb.ndim != 4:
-            return net(xb).float()
-        logits = both(xb)
-        if self.cfg.tta_shift:
-            padded = F.pad(xb, (1, 1, 1, 1), mode="reflect")
-            up_left, down_right = padded[:, :, :-2, :-2], padded[:, :, 2:, 2:]
-            if self.channels_last:
-                up_left = up_left.contiguous(memory_format=torch.channels_last)
-                down_right = down_right.contiguous(memory_format=torch.channels_last)
-            logits = logits / 2 + both(up_left) / 4 + both(down_right) / 4
-        return logits
+        return tta_logits(net, xb, flip=self.cfg.tta_flip, shift=self.cfg.tta_shift, channels_last=self.channels_last)
 
     def loss_of(self, scores: np.ndarray, y: np.ndarray) -> float:
         """The training loss (label smoothing included) of given scores, without weight decay."""
