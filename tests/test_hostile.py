@@ -332,8 +332,8 @@ def test_files_written_honour_the_umask(tmp_path, umask, mode):
 
 def test_a_full_disk_mid_run_is_a_clear_error_and_the_run_resumes(tmp_path):
     """``ulimit -f`` makes every write past the limit fail as a full disk does (EFBIG instead of ENOSPC)."""
-    script = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000)); "
-              f"from imgclass.cli import main; sys.exit(main(sys.argv[1:]))")
+    script = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000)); "
+              "from imgclass.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.run([sys.executable, "-c", script, "train", "--dataset", "digits", "--epochs", "2",
                            "--out", str(tmp_path), "--no-progress"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclass.errors import ImgclassError
+from imgclass.explain import explain_mistakes
 from imgclass.runs import Run, load_model, rebuild_split, record_test, stored_scores, write_test_metrics
 from imgclass.runs.models import MODEL_KINDS
 
@@ -40,6 +41,9 @@ def _evaluate(run: Run, again: bool) -> dict:
             raise ImgclassError(f"{run.path}: the stored test scores do not match the dataset's test split; "
                                 "use --again")
         m = write_test_metrics(run, scores, y, split.x_test, model.classes, model.loss_of(scores, y))
+    explained = explain_mistakes(model, split.x_test, m["mistakes"], run.plots / "gradcam_mistakes.png")
+    if explained is not None:
+        m["plots"].append(str(explained))
     m["run_dir"] = str(run.path)
     m["test_log"] = run.test_log()
     return m

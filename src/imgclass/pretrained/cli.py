@@ -46,7 +46,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     predictor = load_predictor(run=args.run, device=args.device)
     result = predict_images(args.images, predictor, top=args.top_k, batch_size=args.batch_size,
-                            annotate_dir=args.annotate, progress=True)
+                            annotate_dir=args.annotate, explain_dir=args.explain,
+                            explain_classes=args.explain_class or [], progress=True)
     for r in result["results"]:
         if "error" in r:
             print(f"imgclass: error: {r['error']}", file=sys.stderr)
@@ -69,6 +70,12 @@ def add_commands(sub, command) -> None:
     p.add_argument("--annotate", metavar="DIR", default=None,
                    help="also write one PNG per image into DIR: the model's input beside a bar chart of the "
                         "top classes")
+    p.add_argument("--explain", metavar="DIR", default=None,
+                   help="also write one PNG per image into DIR: Grad-CAM heat maps of where the network looked for "
+                        "its top class (and each --explain-class); the pretrained net and torch conv-net runs")
+    p.add_argument("--explain-class", metavar="NAME", action="append", default=None,
+                   help="with --explain: also map the evidence for this class (a name, part of one, or its "
+                        "number; repeat for several)")
     p.add_argument("--batch-size", type=_positive, default=32, metavar="N",
                    help="images decoded and classified at a time")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",

@@ -147,6 +147,7 @@ class EfficientNetLite(nn.Module):
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = Conv2dSame(stages[-1].c_out, 1280, 1)
         self._bn1 = _bn(1280)
+        self._head_act = nn.ReLU6()  # a module (no weights), so Grad-CAM can hook the last feature map
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(1280, num_classes)
 
@@ -155,7 +156,7 @@ class EfficientNetLite(nn.Module):
         x = F.relu6(self._bn0(self._conv_stem(x)))  # (N, 32, H/2, W/2)
         for block in self._blocks:
             x = block(x)
-        return F.relu6(self._bn1(self._conv_head(x)))
+        return self._head_act(self._bn1(self._conv_head(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) normalized RGB -> (N, num_classes) logits."""

@@ -37,6 +37,7 @@ from PIL import Image
 from imgclass.data.images import image_extensions, open_image, to_array
 from imgclass.data.plots import _plt, to_display
 from imgclass.errors import ImgclassError
+from imgclass.explain import class_index, explain_images, overlay_figure, torch_view
 from imgclass.fileio import save_figure
 from imgclass.runs import load_model
 
@@ -184,7 +185,8 @@ def top_k(proba: np.ndarray, class_names: list[str], k: int) -> list[list[dict]]
 
 
 def predict_images(inputs, predictor, *, top: int = 5, batch_size: int = 32,
-                   annotate_dir: str | os.PathLike | None = None, progress: bool = False) -> dict:
+                   annotate_dir: str | os.PathLike | None = None, explain_dir: str | os.PathLike | None = None,
+                   explain_classes: list[str] = (), progress: bool = False) -> dict:
     """Classify image files and folders; one bad file does not stop the others.
 
     Parameters
@@ -199,6 +201,9 @@ def predict_images(inputs, predictor, *, top: int = 5, batch_size: int = 32,
         Images decoded and passed to the model at a time.
     annotate_dir : path, optional
         Also write one PNG per image: the model's input beside a bar chart of the top classes.
+    explain_dir : path, optional
+        Also write one PNG per image: the model's input and Grad-CAM overlays (:mod:`imgclass.explain`) of its
+        top class and of each of ``explain_classes`` (class names) — torch conv nets only.
 
     Returns
     -------
@@ -213,9 +218,15 @@ def predict_images(inputs, predictor, *, top: int = 5, batch_size: int = 32,
         raise ImgclassError(f"top-k must be at least 1, got {top}")
     if batch_size < 1:
         raise ImgclassError(f"batch size must be at least 1, got {batch_size}")
+    extra = [class_index(name, predictor.class_names) for name in explain_classes]
+    if explain_dir is not None:
+        torch_view(predictor)  # an error now, before any image, if this model cannot be explained
+    elif extra:
+        raise ImgclassError("--explain-class needs --explain DIR (where the overlays go)")
     files, missing = collect_images(inputs)
     results: list[dict] = [{"path": str(f)} for f in files]
     annotate_names: set[str] = set()
+    explain_names: set[str] = set()
     bar = tqdm(total=len(files), desc="classifying", unit="img", disable=not progress or None, leave=False)
     for start in range(0, len(files), batch_size):
         batch, xs = [], []
@@ -230,10 +241,18 @@ def predict_images(inputs, predictor, *, top: int = 5, batch_size: int = 32,
         if batch:
             x = np.stack(xs)  # (B, C, H, W) uint8
             proba = np.asarray(predictor.predict_proba(x))
-            for i, xi, preds in zip(batch, x, top_k(proba, predictor.class_names, top), strict=True):
+            maps = [explain_images(predictor, x, [c] * len(x))[0] for c in [None, *extra]] if explain_dir else []
+            for j, (i, xi, preds) in enumerate(zip(batch, x, top_k(proba, predictor.class_names, top), strict=True)):
                 results[i]["predictions"] = preds
                 if annotate_dir is not None:
                     results[i]["annotated"] = str(annotate(xi, preds, files[i], annotate_dir, annotate_names))
+                if explain_dir is not None:
+                    shown = [preds[0]["index"], *extra]
+                    titles = [f"{'top: ' if n == 0 else ''}{predictor.class_names[c]} ({proba[j, c]:.1%})"
+                              for n, c in enumerate(shown)]
+                    fig = overlay_figure(xi, [m[j] for m in maps], titles, Path(files[i]).name)
+                    path = _unique_png(Path(explain_dir), f"{Path(files[i]).stem}-gradcam", explain_names)
+                    results[i]["explained"] = str(save_figure(fig, path, dpi=100))
         bar.update(min(batch_size, len(files) - start))
     bar.close()
     results += missing
@@ -259,6 +278,8 @@ def format_results(result: dict) -> str:
         lines += [f"  {p['rank']:>4}  {p['probability']:>11.4f}  {p['class']}" for p in r["predictions"]]
         if "annotated" in r:
             lines.append(f"  annotated: {r['annotated']}")
+        if "explained" in r:
+            lines.append(f"  Grad-CAM: {r['explained']}")
     lines.append("")
     lines.append(f"{result['predicted']} image(s) classified, {result['failed']} failed")
     return "\n".join(lines)
