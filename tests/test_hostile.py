@@ -374,3 +374,12 @@ def cifar_like(rng):
     x = rng.integers(0, 256, (20, 3, 32, 32), dtype=np.uint8)
     y = np.arange(20) % 10
     return x, y, x[:10], y[:10]
+
+
+def test_a_report_asked_into_a_folder_is_written_inside_it(made, tmp_path, capsys):
+    run = tmp_path / "done"
+    shutil.copytree(made / "done", run)
+    config = (run / "config.json").read_bytes()
+    assert main(["report", str(run), "--out", str(run)]) == 0  # was: IsADirectoryError from os.replace
+    assert (run / "report.html").read_bytes().startswith(b"<!DOCTYPE html>")
+    assert (run / "config.json").read_bytes() == config

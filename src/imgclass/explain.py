@@ -57,7 +57,7 @@ def grad_cam(net, x, classes, layer=None):
     hook = layer.register_forward_hook(lambda mod, inp, out: store.__setitem__("a", out))
     try:
         with torch.enable_grad():
-            logits = net(x.detach())
+            logits = net(x.detach().requires_grad_(True))  # so a frozen network's activations get gradients too
             a = store["a"]  # (N, K, h, w)
             picked = logits[torch.arange(len(x)), torch.as_tensor(list(classes), device=logits.device)]
             (grads,) = torch.autograd.grad(picked.sum(), a)  # each image's logit depends on its own row only

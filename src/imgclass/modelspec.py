@@ -29,7 +29,7 @@ import numpy as np
 from imgclass.errors import ImgclassError
 from imgclass.nn.models import CNN, MLP, LinearClassifier
 
-KINDS = ("linear", "mlp", "cnn", "resnet", "fast")
+KINDS = ("linear", "mlp", "cnn", "resnet", "fast", "efficientnet")
 
 # The defaults of each kind; a field missing from a kind's entry does not apply to it.
 KIND_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -39,9 +39,12 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
             "init": "he"},
     "resnet": {"blocks": (1, 1, 1), "widths": (16, 32, 64), "dropout": 0.0},  # ResNet-8
     "fast": {"widths": (64, 256, 256)},  # imgclass.deep.fastnet: whitening stem + three conv groups
+    # imgclass.deep.transfer: EfficientNet-Lite0 (ImageNet weights with --pretrained) and a new classifier; the
+    # images are resized to size x size inside the net (CIFAR-10's 32 px upscaled: see benchmarks/transfer.py)
+    "efficientnet": {"size": 128, "dropout": 0.2},
 }
 _EMPTY = {"hidden": (), "channels": (), "fc": (), "kernel": 3, "batchnorm": False, "dropout": 0.0, "bias": True,
-          "blocks": (), "widths": (), "init": "he"}  # the value of a field that does not apply
+          "blocks": (), "widths": (), "init": "he", "size": 0}  # the value of a field that does not apply
 _TUPLES = ("hidden", "channels", "fc", "blocks", "widths")
 _MAIN = {"mlp": "hidden", "cnn": "channels", "resnet": "blocks", "fast": "widths"}  # the list after "kind:" in the text form
 
@@ -75,6 +78,8 @@ class ModelSpec:
         three conv groups' channels.
     init : "he", "xavier" or float
         Initial weights: He normal, Glorot uniform, or normal with this std.
+    size : int
+        EfficientNet: the images are resized to ``size`` x ``size`` inside the net.
 
     ``None`` for any field but ``kind`` means the kind's default.
     """
@@ -90,6 +95,7 @@ class ModelSpec:
     blocks: tuple[int, ...] | None = None
     widths: tuple[int, ...] | None = None
     init: str | float | None = None
+    size: int | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -107,6 +113,8 @@ class ModelSpec:
             raise ImgclassError(f"resnet needs one width per stage: blocks {self.blocks}, widths {self.widths}")
         if self.kind == "resnet" and not self.blocks:
             raise ImgclassError("resnet needs at least one stage, e.g. blocks=(1, 1, 1)")
+        if self.kind == "efficientnet" and self.size < 32:
+            raise ImgclassError(f"an EfficientNet halves its input five times: size must be at least 32, got {self.size}")
         if self.kind == "fast" and len(self.widths) != 3:
             raise ImgclassError(f"a fast net has three conv groups: give three widths, got {self.widths}")
 
@@ -187,6 +195,8 @@ def _check(name: str, value):
             if isinstance(value, (int, np.integer)):
                 value = [value]
             return tuple(_positive_int(v) for v in value)
+        if name == "size":  # 0: does not apply (the kind check below wants >= 32 for efficientnet)
+            return 0 if value == 0 else _positive_int(value)
         if name == "kernel":
             k = _positive_int(value)
             if k % 2 == 0:
@@ -240,6 +250,7 @@ PRESETS: dict[str, ModelSpec] = {  # names never equal a kind: "cnn" alone means
     "resnet8": ModelSpec(kind="resnet", blocks=(1, 1, 1), widths=(16, 32, 64)),
     "resnet20": ModelSpec(kind="resnet", blocks=(3, 3, 3), widths=(16, 32, 64)),
     "fast-small": ModelSpec(kind="fast", widths=(32, 128, 128)),  # the fast net at half width
+    "efficientnet-lite0": ModelSpec(kind="efficientnet"),  # transfer learning: train --pretrained --finetune
 }
 
 
@@ -268,7 +279,7 @@ def build_numpy(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
     """
     if not isinstance(spec, ModelSpec):
         raise ImgclassError(f"expected a ModelSpec, got {type(spec).__name__}")
-    if spec.kind in ("resnet", "fast"):
+    if spec.kind in ("resnet", "fast", "efficientnet"):
         raise ImgclassError(f"{spec.kind} nets are only available on the torch engine; use --engine torch or a cnn "
                             "model")
     in_shape = tuple(int(s) for s in in_shape)

@@ -20,12 +20,14 @@ from torch.nn import functional as F
 
 from imgclass.deep.convert import numpy_to_torch
 from imgclass.deep.fastnet import FastNet
+from imgclass.deep.transfer import TransferNet
 from imgclass.errors import ImgclassError
 from imgclass.modelspec import ModelSpec, build_numpy
 from imgclass.nn import layers as L
 
 
-def build_torch(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *, seed: int = 0) -> nn.Module:
+def build_torch(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *, seed: int = 0,
+                pretrained: bool = False, finetune: str = "head") -> nn.Module:
     """The PyTorch model a spec describes, in float32 on the CPU.
 
     Parameters
@@ -38,6 +40,9 @@ def build_torch(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
         Initial weights. Linear/MLP/CNN: exactly those of
         ``build_numpy(spec, in_shape, num_classes, seed=seed)``. Torch's global
         random state is left untouched.
+    pretrained, finetune
+        EfficientNet (:class:`imgclass.deep.transfer.TransferNet`): start from the ImageNet weights; train the
+        new classifier only (``"head"``) or every layer (``"all"``).
 
     Returns
     -------
@@ -48,11 +53,14 @@ def build_torch(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
     if not isinstance(spec, ModelSpec):
         raise ImgclassError(f"expected a ModelSpec, got {type(spec).__name__}")
     with torch.random.fork_rng(devices=[]):  # module constructors draw from the global RNG; keep it as it was
-        if spec.kind in ("resnet", "fast"):
+        if spec.kind in ("resnet", "fast", "efficientnet"):
             if len(in_shape) != 3:
                 raise ImgclassError(f"a {spec.kind} net needs images (C, H, W), got input shape {tuple(in_shape)}")
             if spec.kind == "fast":
                 return FastNet(in_shape[0], num_classes, widths=spec.widths, seed=seed)
+            if spec.kind == "efficientnet":
+                return TransferNet(in_shape[0], num_classes, size=spec.size, dropout=spec.dropout,
+                                   pretrained=pretrained, finetune=finetune, seed=seed)
             return ResNet(in_shape[0], num_classes, blocks=spec.blocks, widths=spec.widths, dropout=spec.dropout,
                           seed=seed)
         classifier = build_numpy(spec, in_shape, num_classes, seed=seed, dtype=np.float32)

@@ -12,7 +12,7 @@ import dataclasses
 from imgclass.cliargs import add_data_args, bool_flag, data_options, dataset_name, emit, val
 from imgclass.errors import ImgclassError
 from imgclass.train import recipes
-from imgclass.train.config import ENGINES, LOSSES, NORMALIZE, OPTIMIZERS, SCHEDULES, TrainConfig
+from imgclass.train.config import ENGINES, FINETUNE, LOSSES, NORMALIZE, OPTIMIZERS, SCHEDULES, TrainConfig
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -63,6 +63,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--progressive", default=None, metavar="SIZE:FRACTION",
                    help="train the first FRACTION of the steps on images resized to SIZE x SIZE, e.g. 24:0.75")
     bool_flag(g, "tta-shift", "test-time augmentation: also average 1-pixel shifted views")
+    g = p.add_argument_group("transfer learning (--model efficientnet-lite0)")
+    bool_flag(g, "pretrained", "start from the ImageNet weights [on for efficientnet-lite0]")
+    g.add_argument("--finetune", choices=FINETUNE, default=None,
+                   help="head: freeze the pretrained backbone and train a new classifier on its (cached) features; "
+                        "all: train every layer, the pretrained ones at 1/10 of the learning rate [head]")
     g = p.add_argument_group("speed and reproducibility")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="auto = cuda when available [auto]")
     bool_flag(g, "channels-last", "channels_last memory format [automatic: on CUDA, and on CPU when faster]")

@@ -28,6 +28,7 @@ LOSSES = ("softmax", "hinge")
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "muon")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 NORMALIZE = ("channel", "pixel", "none")
+FINETUNE = ("head", "all")  # imgclass.deep.transfer: train the new classifier only, or every layer
 
 
 class _FromRecipe:
@@ -112,6 +113,8 @@ class TrainConfig:
     lookahead: bool = _recipe()
     progressive: str = _recipe()
     tta_shift: bool = _recipe()
+    pretrained: bool = _recipe()
+    finetune: str = _recipe()
     device: str = _recipe()
     channels_last: bool | None = _recipe()
     amp: bool | None = _recipe()
@@ -170,6 +173,13 @@ class TrainConfig:
         if parse_progressive(self.progressive) and self.kind not in ("fast", "resnet"):
             raise ImgclassError(f"progressive resizing needs a net that pools globally (fast or resnet); a {self.kind}'s "
                                 "fully connected layers take one image size")
+        if not isinstance(self.pretrained, bool):
+            raise ImgclassError(f"pretrained must be true or false, got {self.pretrained!r}")
+        if self.pretrained and self.kind != "efficientnet":
+            raise ImgclassError(f"pretrained weights exist for --model efficientnet-lite0 only, not for a {self.kind} "
+                                "net")
+        if self.finetune not in FINETUNE:
+            raise ImgclassError(f"finetune must be one of {', '.join(FINETUNE)}, got {self.finetune!r}")
         if not 0 < self.train_fraction <= 1:
             raise ImgclassError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if not 0 <= self.ema < 1:
@@ -187,7 +197,7 @@ class TrainConfig:
                 raise ImgclassError(f"the numpy engine does not support {', '.join(bad)}; use --engine torch")
             if self.device == "cuda":
                 raise ImgclassError("the numpy engine runs on the CPU; use --engine torch for --device cuda")
-            if self.kind in ("resnet", "fast"):
+            if self.kind in ("resnet", "fast", "efficientnet"):
                 raise ImgclassError(f"{self.kind} nets are only available on the torch engine; use --engine torch "
                                     "or a cnn model")
         if not isinstance(self.data_options, dict):

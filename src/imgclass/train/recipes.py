@@ -27,8 +27,8 @@ BASE: dict = dict(
     val=0.1, train_fraction=1.0, normalize="channel", loss="softmax", label_smoothing=0.0, optimizer="adam",
     lr=1e-3, muon_lr=0.08, norm_lr_scale=1.0, momentum=0.9, weight_decay=0.0, batch_size=128, epochs=5,
     schedule="constant", clip_grad=0.0, eval_points=0, patience=0, crop_padding=0, flip=False, jitter=0.0,
-    tta_flip=False, ema=0.0, lookahead=False, progressive="", tta_shift=False, device="auto", channels_last=None,
-    amp=None, dtype="float32", threads=0,
+    tta_flip=False, ema=0.0, lookahead=False, progressive="", tta_shift=False, pretrained=False, finetune="head",
+    device="auto", channels_last=None, amp=None, dtype="float32", threads=0,
 )
 
 KIND: dict[str, dict] = {
@@ -49,6 +49,12 @@ KIND: dict[str, dict] = {
                  batch_size=256, epochs=7, schedule="triangle", label_smoothing=0.2, crop_padding=2, flip=True,
                  lookahead=True, tta_flip=True, tta_shift=True, progressive="24:0.715", channels_last=True,
                  eval_points=2),
+    # transfer learning (imgclass.deep.transfer): the ImageNet EfficientNet-Lite0, a new classifier trained with
+    # AdamW on the frozen backbone's cached features (finetune=head; --finetune all trains every layer, the
+    # pretrained ones at 1/10 of the rate); the net does the ImageNet scaling itself, so normalize=none.
+    # Not yet tuned on validation data: the first settings tried (benchmarks/transfer.py measures them).
+    "efficientnet": dict(pretrained=True, finetune="head", optimizer="adamw", lr=1e-3, weight_decay=1e-4,
+                         batch_size=64, epochs=10, schedule="onecycle", label_smoothing=0.1, normalize="none"),
 }
 
 #: The model of ``imgclass train`` when --model is not given, per (dataset, engine); else ``cnn``.
@@ -115,7 +121,7 @@ def linear_gamma(dataset: str) -> float:
 #: Settings tuned on the PyTorch engine (some only it has): the kind and (kind, dataset) recipes' values for
 #: them are dropped on the numpy engine, whose own entries and named recipes set what it uses.
 TORCH_ONLY = ("label_smoothing", "flip", "tta_flip", "crop_padding", "jitter", "channels_last", "amp", "ema",
-              "muon_lr", "norm_lr_scale", "lookahead", "progressive", "tta_shift")
+              "muon_lr", "norm_lr_scale", "lookahead", "progressive", "tta_shift", "pretrained", "finetune")
 
 
 def default_model(dataset: str, engine: str) -> str:

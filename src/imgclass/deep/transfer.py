@@ -1,0 +1,171 @@
+"""Transfer learning: the pretrained EfficientNet-Lite0 with a new classifier for a user's classes.
+
+:class:`TransferNet` takes the run's images as the Preprocessor leaves them with ``normalize="none"``
+(values in [0, 1], any size, gray or RGB) and does the rest of what the ImageNet weights expect:
+gray images repeated to three channels, a bilinear resize to ``size`` x ``size``, and the TF-Lite
+scaling ``(x * 255 - 127) / 128``. Its last layer is a new ``Linear(1280, K)``.
+
+``finetune="head"``: the backbone is frozen, in evaluation mode for good (its batchnorm statistics
+stay ImageNet's, its weights get no gradient), and only the classifier trains; the engine then
+computes each image's 1280 pooled features once (:func:`cached_features`, on disk, keyed by the
+images' bytes, the backbone and the size) and trains the classifier on them, so a second fit or a
+sweep over the head costs seconds. ``finetune="all"``: every weight trains, the backbone at
+:data:`BACKBONE_LR_SCALE` of the learning rate; its batchnorm layers keep normalizing with ImageNet's
+running statistics (their scale and shift train), as the Keras transfer-learning guide advises: on a few
+hundred images, batch statistics are noisy, and running statistics that move (momentum 0.01, as the
+TensorFlow weights were trained) make training and evaluation see different networks. Measured on
+CIFAR-10 with 100 images per class (benchmarks/transfer.py): with updating statistics, 51.5% test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imgclass.errors import ImgclassError
+from imgclass.fileio import atomic_write
+
+BACKBONE_LR_SCALE = 0.1  # finetune="all": the pretrained layers learn 10x slower than the new classifier
+FEATURES = 1280
+FINETUNE = ("head", "all")
+
+
+class TransferNet(nn.Module):
+    """EfficientNet-Lite0 -> global average pool -> dropout -> Linear(1280, num_classes).
+
+    Parameters
+    ----------
+    in_channels : 1 or 3
+    num_classes : int
+    size : int
+        Images are resized to ``size`` x ``size`` (bilinear) before the stem.
+    dropout : float
+        Before the new classifier.
+    pretrained : bool
+        Start from the ImageNet weights (else from a random initialization).
+    finetune : "head" or "all"
+    seed : int
+        The new classifier's initial weights.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, *, size: int = 128, dropout: float = 0.2,
+                 pretrained: bool = True, finetune: str = "head", seed: int = 0):
+        from imgclass.pretrained.efficientnet import efficientnet_lite0
+
+        super().__init__()
+        if in_channels not in (1, 3):
+            raise ImgclassError(f"EfficientNet takes gray or RGB images, got {in_channels} channels")
+        if finetune not in FINETUNE:
+            raise ImgclassError(f"finetune must be one of {', '.join(FINETUNE)}, got {finetune!r}")
+        self.in_channels, self.size, self.finetune, self.pretrained = in_channels, size, finetune, pretrained
+        self.backbone = efficientnet_lite0(pretrained=pretrained)
+        self.backbone._fc = nn.Identity()  # ImageNet's classifier is not used
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(FEATURES, num_classes)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            bound = 1 / FEATURES ** 0.5
+            self.fc.weight.copy_(torch.empty_like(self.fc.weight).uniform_(-bound, bound, generator=g))
+            self.fc.bias.zero_()
+        if self.frozen:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+        self.train()
+
+    @property
+    def frozen(self) -> bool:
+        return self.finetune == "head"
+
+    def train(self, mode: bool = True) -> "TransferNet":
+        super().train(mode)
+        if self.frozen:
+            self.backbone.eval()  # frozen means frozen: ImageNet's batchnorm statistics, no dropout inside
+        else:  # fine-tuning: batchnorm keeps normalizing with ImageNet's statistics (its scale and shift train)
+            for m in self.backbone.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
+        return self
+
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        return list(self.backbone.parameters())
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images (N, C, H, W) -> the backbone's input (N, 3, size, size)."""
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return (x * 255.0 - 127.0) / 128.0
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) in [0, 1] -> pooled features (N, 1280)."""
+        return self.backbone.features(self.prepare(x)).mean(dim=(2, 3))
+
+    def head(self, f: torch.Tensor) -> torch.Tensor:
+        """Pooled features (N, 1280) -> logits (N, K)."""
+        return self.fc(self.dropout(f))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def backbone_key(self) -> str:
+        """What the features depend on besides the images: the backbone's weights and the input size."""
+        h = hashlib.sha256(f"efficientnet-lite0 size={self.size} channels={self.in_channels}".encode())
+        for name, t in self.backbone.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "imgclass" / "features"
+
+
+def cached_features(net: TransferNet, x: np.ndarray, *, device, batch_size: int = 64, flip: bool = False,
+                    progress: bool = False, key: str | None = None) -> np.ndarray:
+    """The frozen backbone's pooled features (N, 1280) float32 of images ``x`` (N, C, H, W) in [0, 1].
+
+    Read from the cache when these exact images (their bytes), backbone and size were seen before;
+    computed in evaluation mode (and written atomically to the cache) otherwise. ``flip``: of the
+    mirrored images (for flip test-time augmentation).
+    """
+    from tqdm.auto import tqdm
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    digest = hashlib.sha256(x.tobytes())
+    digest.update(repr(x.shape).encode())
+    name = f"{key or net.backbone_key()}-{digest.hexdigest()[:24]}{'-flip' if flip else ''}.npy"
+    path = cache_dir() / name
+    if path.is_file():
+        try:
+            f = np.load(path, allow_pickle=False)
+            if f.shape == (len(x), FEATURES):
+                return f
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is computed again
+    out = np.empty((len(x), FEATURES), np.float32)
+    was = net.backbone.training
+    net.backbone.eval()
+    bar = tqdm(total=len(x), desc="features", unit="img", disable=not progress or None, leave=False)
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            xb = torch.from_numpy(x[i:i + batch_size]).to(device)
+            if flip:
+                xb = torch.flip(xb, dims=[3])
+            out[i:i + len(xb)] = net.features(xb).float().cpu().numpy()
+            bar.update(len(xb))
+    bar.close()
+    net.backbone.train(was)
+    try:
+        with atomic_write(path) as fh:
+            np.save(fh, out)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return out

@@ -1,0 +1,79 @@
+"""Transfer learning from the pretrained EfficientNet-Lite0: frozen means frozen, features are computed once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from imgclass.deep import transfer
+from imgclass.deep.transfer import BACKBONE_LR_SCALE, TransferNet
+from imgclass.errors import ImgclassError
+from imgclass.runs import load_model
+from imgclass.train import TrainConfig
+from imgclass.train.run import train
+
+SMALL = dict(dataset="digits", model="efficientnet;size=32", epochs=2, batch_size=64)
+
+
+def test_the_head_trains_on_cached_features_and_the_backbone_stays_imagenets(tmp_path, monkeypatch):
+    calls = []
+    real = TransferNet.features
+    monkeypatch.setattr(TransferNet, "features", lambda self, x: calls.append(len(x)) or real(self, x))
+    first = train(TrainConfig(**SMALL), run_dir=tmp_path / "a", progress=False)
+    assert sum(calls) == 1213 + 135 + 449  # every train, val and test image once, never per step
+    assert len(list(transfer.cache_dir().glob("*.npy"))) == 3
+    calls.clear()
+    second = train(TrainConfig(**SMALL, seed=0), run_dir=tmp_path / "b", progress=False)
+    assert calls == [] and second["test_accuracy"] == first["test_accuracy"]  # the cache, bit for bit
+    model = load_model(tmp_path / "a")
+    net = model.scorer.eval_module
+    fresh = TransferNet(3, 10, size=32)
+    for (name, a), b in zip(net.backbone.state_dict().items(), fresh.backbone.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name  # weights and batchnorm statistics: ImageNet's
+    assert first["test_accuracy"] > 0.5  # chance is 0.1; 8x8 digits upscaled are far from ImageNet photos
+
+
+def test_finetune_all_trains_every_layer_the_pretrained_ones_slower_with_imagenet_statistics(tmp_path):
+    cfg = TrainConfig(**{**SMALL, "epochs": 1}, finetune="all", lr=1e-3)
+    from imgclass.train.engines import build_engine
+
+    engine = build_engine(cfg, (1, 8, 8), 10, total_steps=10)
+    backbone = {id(p) for p in engine.module.backbone_parameters()}
+    peak = {}  # the schedule's peak rate of each group, by (pretrained?, weight decay?)
+    for g in engine.optimizer.param_groups:
+        pretrained = {id(p) in backbone for p in g["params"]}
+        assert len(pretrained) == 1  # a group is all pretrained or all new
+        peak[(pretrained.pop(), g["weight_decay"] > 0)] = g["max_lr"]
+    assert peak[(False, True)] == pytest.approx(1e-3) and peak[(True, True)] == pytest.approx(1e-3 * BACKBONE_LR_SCALE)
+    assert peak[(True, False)] == pytest.approx(1e-3 * BACKBONE_LR_SCALE)
+    before = {k: v.clone() for k, v in engine.module.backbone.state_dict().items()}
+    r = train(cfg, run_dir=tmp_path / "all", progress=False)
+    after = load_model(r["run_dir"]).scorer.eval_module.backbone.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
+    assert all(torch.equal(before[k], after[k]) for k in before if k.endswith(("running_mean", "running_var")))
+
+
+def test_a_transfer_run_resumes_predicts_and_explains_like_any_run(tmp_path, capsys):
+    from PIL import Image
+
+    from imgclass.cli import main
+
+    run = tmp_path / "r"
+    first = train(TrainConfig(**SMALL), run_dir=run, progress=False)
+    (run / "results.json").unlink()
+    assert train(resume=run, progress=False)["test_accuracy"] == first["test_accuracy"]
+    Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).save(tmp_path / "digit.png")
+    assert main(["predict", str(tmp_path / "digit.png"), "--run", str(run), "--explain", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / "digit-gradcam.png").is_file()
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(model="cnn", pretrained=True), "pretrained weights exist for --model efficientnet-lite0 only"),
+    (dict(model="efficientnet;size=16"), "size must be at least 32"),
+    (dict(model="efficientnet-lite0", engine="numpy"), "only available on the torch engine"),
+    (dict(model="efficientnet-lite0", finetune="some"), "finetune must be one of head, all"),
+])
+def test_bad_transfer_settings_are_clear_errors(kw, message):
+    with pytest.raises(ImgclassError, match=message):
+        TrainConfig(dataset="digits", **kw)
