@@ -177,6 +177,11 @@ def _torchscript(wrapper, images: np.ndarray, description: dict) -> bytes:
 def _onnx(wrapper, images: np.ndarray) -> bytes:
     import torch
 
+    try:
+        import onnx  # noqa: F401  torch's exporter writes the graph with it
+    except ImportError:
+        raise ImgclassError("ONNX export needs the onnx package: pip install onnx (or use --format torchscript)") \
+            from None
     buf = io.BytesIO()
     try:
         with warnings.catch_warnings():
