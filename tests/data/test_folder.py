@@ -316,3 +316,16 @@ def test_path_is_a_file(tmp_path):
     Image.new("RGB", (4, 4)).save(f)
     with pytest.raises(DataError):
         _load(f)
+
+
+def test_classes_too_small_to_split_or_to_train_are_named(tmp_path):
+    _write_class(tmp_path / "flat" / "cat", 0, 5)
+    _write_class(tmp_path / "flat" / "dog", 1, 1)
+    with pytest.raises(DataError, match=r"too few images in class\(es\) dog \(1\): a seeded test split"):
+        _load(tmp_path / "flat")
+    _write_class(tmp_path / "split" / "train" / "cat", 0, 3)
+    _write_class(tmp_path / "split" / "test" / "cat", 0, 2)
+    _write_class(tmp_path / "split" / "test" / "dog", 1, 2)
+    (tmp_path / "split" / "train" / "dog").mkdir()
+    with pytest.raises(DataError, match=r"no training images for class\(es\) dog \(only in test/\)"):
+        _load(tmp_path / "split")

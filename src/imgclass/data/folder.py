@@ -147,6 +147,17 @@ def load_folder(
     empty = [c for k, c in enumerate(classes) if not np.any(y_train == k) and not np.any(y_test == k)]
     if empty:
         raise DataError(f"folder:{path}: no readable images for class(es) {', '.join(empty)}")
+    if not split_layout and test_fraction > 0:
+        counts = np.bincount(y_train, minlength=len(classes))
+        few = [f"{c} ({n})" for c, n in zip(classes, counts) if n < 2]
+        if few:
+            raise DataError(f"folder:{path}: too few images in class(es) {', '.join(few)}: a seeded test split "
+                            "(--test-fraction) needs at least 2 per class, one to train on and one to test; add "
+                            "images, or give the folder train/ and test/ subfolders")
+    untrained = [c for k, c in enumerate(classes) if split_layout and not np.any(y_train == k)]
+    if untrained:
+        raise DataError(f"folder:{path}: no training images for class(es) {', '.join(untrained)} (only in test/); "
+                        "a model cannot learn a class it never sees")
     if not split_layout:
         test_idx, train_idx = stratified_indices(y_train, test_fraction, seed)
         x_train, y_train, x_test, y_test = x_train[train_idx], y_train[train_idx], x_train[test_idx], y_train[test_idx]
