@@ -31,8 +31,8 @@ def check_name(name: str, what: str = "--name") -> str:
     """
     if not isinstance(name, str):
         raise ImgclassError(f"{what} must be text, got {type(name).__name__}")
-    bad = [c for c in ("/", "\\", "\0") if c in name]
-    if bad or name in (".", "..") or name.startswith("..") or len(name.encode()) > MAX_NAME:
+    if any(c in name for c in ("/", "\\", "\0")) or name.startswith("..") or name == "." or \
+            len(name.encode()) > MAX_NAME:
         raise ImgclassError(f"{what} {name[:80]!r} must be one folder name of at most {MAX_NAME} bytes, without "
                             "'/', '\\', NUL or a leading '..'; it names a directory inside --out")
     return name

@@ -115,12 +115,18 @@ class TransferNet(nn.Module):
         return self.head(self.features(x))
 
     def backbone_key(self) -> str:
-        """What the features depend on besides the images: the backbone's weights and the input size."""
+        """What the features depend on besides the images: the backbone's weights and the input size.
+
+        A frozen backbone never changes, so its key is computed once (the weights are 13 MB).
+        """
+        if self.frozen and getattr(self, "_key", None):
+            return self._key
         h = hashlib.sha256(f"efficientnet-lite0 size={self.size} channels={self.in_channels}".encode())
         for name, t in self.backbone.state_dict().items():
             h.update(name.encode())
             h.update(t.detach().cpu().numpy().tobytes())
-        return h.hexdigest()[:16]
+        self._key = h.hexdigest()[:16]
+        return self._key
 
 
 def cache_dir() -> Path:

@@ -37,7 +37,7 @@ from PIL import Image
 from imgclass.data.images import image_extensions, open_image, to_array
 from imgclass.data.plots import _plt, to_display
 from imgclass.errors import ImgclassError
-from imgclass.explain import class_index, explain_images, overlay_figure, torch_view
+from imgclass.explain import class_index, grad_cam, overlay_figure, torch_view
 from imgclass.fileio import save_figure
 from imgclass.runs import load_model
 
@@ -241,7 +241,12 @@ def predict_images(inputs, predictor, *, top: int = 5, batch_size: int = 32,
         if batch:
             x = np.stack(xs)  # (B, C, H, W) uint8
             proba = np.asarray(predictor.predict_proba(x))
-            maps = [explain_images(predictor, x, [c] * len(x))[0] for c in [None, *extra]] if explain_dir else []
+            maps = []
+            if explain_dir is not None:  # Grad-CAM of each image's top class (known from proba), then of each extra
+                net, to_input = torch_view(predictor)
+                xt = to_input(x)
+                maps = [grad_cam(net, xt, classes)[0] for classes in [np.argmax(proba, axis=1).tolist(),
+                                                                       *([c] * len(x) for c in extra)]]
             for j, (i, xi, preds) in enumerate(zip(batch, x, top_k(proba, predictor.class_names, top), strict=True)):
                 results[i]["predictions"] = preds
                 if annotate_dir is not None:

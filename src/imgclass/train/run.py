@@ -168,7 +168,7 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
 def _train(cfg: TrainConfig, held: contextlib.ExitStack, run: Run | None, state: dict | None, *, out_root, progress,
            run_dir, callbacks, test) -> dict:
     """:func:`train` once the run to resume (``run``, locked, with its checkpoint ``state``) or None is known."""
-    resume = run
+    resumed = run is not None
     with torch_threads(cfg.threads):  # restored afterwards: a run never changes the caller's setting
         seed_everything(cfg.seed)
         t_start = time.perf_counter()
@@ -204,7 +204,7 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, run: Run | None, state:
                 from None
         model_file = p.engine.save_weights(run.file(p.engine.weights_file))
         tested = {"accuracy": None, "loss": None, "plots": [], "best_class": None, "worst_class": None}
-        stored = stored_scores(run) if resume is not None else None
+        stored = stored_scores(run) if resumed else None
         if test and stored is not None:  # tested before it was stopped: that one evaluation is the run's
             scores = stored[0]
             tested = write_test_metrics(run, scores, p.split.y_test, p.split.x_test, p.split.classes,
