@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from imgclass import __version__
@@ -109,11 +110,19 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def distributed_launch() -> bool:
+    """Whether torchrun (or its environment variables) started this process as one of several."""
+    return os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="imgclass: %(levelname)s: %(message)s", stream=sys.stderr)
     try:
+        if distributed_launch() and getattr(args.func, "__name__", "") != "cmd_train":
+            raise ImgclassError("only 'imgclass train' runs under torchrun (one model, several processes); run other "
+                                "commands as one process")
         return args.func(args)
     except ImgclassError as e:
         print(f"imgclass: error: {e}", file=sys.stderr)

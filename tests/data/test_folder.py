@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from imgclass.data import load
+from imgclass.data.cache import is_images
 from imgclass.errors import DataError
 
 LOGGER = "imgclass.data.folder"
@@ -45,7 +46,7 @@ def _load(root, **kw):
 
 def _check_arrays(ds, shape_chw):
     for x, y in ((ds.x_train, ds.y_train), (ds.x_test, ds.y_test)):
-        assert isinstance(x, np.ndarray) and x.dtype == np.uint8
+        assert is_images(x) and x.dtype == np.uint8  # an array, or DiskImages over the decoded-image cache
         assert x.ndim == 4 and x.shape[1:] == shape_chw
         assert y.dtype == np.int64 and y.shape == (len(x),)
 

@@ -17,8 +17,8 @@ class Dataset:
     ----------
     name : str
         The name it was loaded by (``"fashion-mnist"``, ``"folder:/photos"``).
-    x_train, x_test : ndarray of uint8, shape (N, C, H, W)
-        Images, channels first, values 0..255.
+    x_train, x_test : ndarray of uint8, shape (N, C, H, W), or :class:`~imgclass.data.cache.DiskImages`
+        Images, channels first, values 0..255 (a folder's stay on disk, read by rows).
     y_train, y_test : ndarray of int64, shape (N,)
         Class indices in ``0 .. len(classes) - 1``.
     classes : list of str
@@ -67,7 +67,9 @@ class Dataset:
 
 def check_images_labels(x: np.ndarray, y: np.ndarray, num_classes: int, what: str) -> None:
     """Raise :class:`DataError` unless ``x`` is uint8 NCHW and ``y`` matches it."""
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4:
+    from imgclass.data.cache import is_images
+
+    if not is_images(x):
         shape = getattr(x, "shape", None)
         dtype = getattr(x, "dtype", type(x).__name__)
         raise DataError(f"{what}: images must be a uint8 array (N, C, H, W), got {dtype} {shape}")

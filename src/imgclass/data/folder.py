@@ -10,6 +10,10 @@ with an image suffix that cannot be decoded (damaged, truncated, not really
 an image, a decompression bomb) is **skipped with a warning** naming it, so
 one bad file does not stop a large import; the number skipped is recorded
 in ``Dataset.notes``. A class left with no readable image is an error.
+
+Images are decoded once into an on-disk cache (:mod:`imgclass.data.cache`) and come back as
+:class:`~imgclass.data.cache.DiskImages`: a second load of an unchanged folder reads no image file,
+and a folder larger than memory can be trained on in batches.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from imgclass.data.cache import DiskImages, decoded
 from imgclass.data.dataset import Dataset
 from imgclass.data.images import GRAY_MODES, image_extensions, open_image, to_array
 from imgclass.data.splits import stratified_indices
@@ -64,18 +68,13 @@ def _scan(root: Path, classes: list[str], exts: set[str]) -> list[tuple[Path, in
     return items
 
 
-def _decode_all(items, size, channels, progress: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    xs, ys, skipped = [], [], []
-    for path, label in tqdm(items, desc="reading images", unit="img", disable=not progress or None, leave=False):
-        try:
-            with open_image(path) as img:
-                xs.append(to_array(img, size, channels, str(path)))
-            ys.append(label)
-        except DataError as e:
-            log.warning("skipping %s", e)
-            skipped.append(str(path))
-    x = np.stack(xs) if xs else np.zeros((0, channels, *size), np.uint8)
-    return x, np.asarray(ys, dtype=np.int64), skipped
+def _decode_all(items, size, channels, progress: bool, source: str) -> tuple[DiskImages, np.ndarray, list[str]]:
+    """Decode ``items`` once into the on-disk cache (:mod:`imgclass.data.cache`); later loads read it."""
+    def decode(path: Path) -> np.ndarray:
+        with open_image(path) as img:
+            return to_array(img, size, channels, str(path))
+
+    return decoded(items, size, channels, decode, source=source, progress=progress, logger=log)
 
 
 def load_folder(
@@ -141,8 +140,8 @@ def load_folder(
         raise DataError(f"image_size must be a positive int or (H, W), got {image_size!r}")
     channels = channels if channels is not None else (1 if gray else 3)
 
-    x_train, y_train, skipped = _decode_all(train_items, size, channels, progress)
-    x_test, y_test, skipped_test = _decode_all(test_items, size, channels, progress)
+    x_train, y_train, skipped = _decode_all(train_items, size, channels, progress, f"{root.resolve()} train")
+    x_test, y_test, skipped_test = _decode_all(test_items, size, channels, progress, f"{root.resolve()} test")
     skipped += skipped_test
     empty = [c for k, c in enumerate(classes) if not np.any(y_train == k) and not np.any(y_test == k)]
     if empty:
@@ -160,7 +159,8 @@ def load_folder(
                         "a model cannot learn a class it never sees")
     if not split_layout:
         test_idx, train_idx = stratified_indices(y_train, test_fraction, seed)
-        x_train, y_train, x_test, y_test = x_train[train_idx], y_train[train_idx], x_train[test_idx], y_train[test_idx]
+        x_train, y_train, x_test, y_test = (x_train.take(train_idx), y_train[train_idx], x_train.take(test_idx),
+                                            y_train[test_idx])
     notes = [f"skipped {len(skipped)} unreadable file(s): " + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")] if skipped else []
     return Dataset(
         name=f"folder:{path}", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,

@@ -24,8 +24,11 @@ def describe(ds: Dataset, split: Split | None = None) -> dict:
     sample = x[:: max(1, len(x) // 20000)]  # statistics from up to ~20k images
     mean = sample.mean(axis=(0, 2, 3)) / 255.0
     std = sample.std(axis=(0, 2, 3)) / 255.0
-    lo = int(min(ds.x_train.min(initial=255), ds.x_test.min(initial=255)))
-    hi = int(max(ds.x_train.max(initial=0), ds.x_test.max(initial=0)))
+    lo, hi = 255, 0
+    for part in (ds.x_train, ds.x_test):  # in pieces: a folder's images are read from disk (DiskImages)
+        for i in range(0, len(part), 4096):
+            chunk = np.asarray(part[i:i + 4096])
+            lo, hi = min(lo, int(chunk.min(initial=255))), max(hi, int(chunk.max(initial=0)))
     return {
         "dataset": ds.name,
         "source": ds.source,

@@ -22,6 +22,7 @@ from imgclass.fileio import atomic_write
 NORMALIZE = ("channel", "pixel", "none")
 DTYPES = ("float32", "float64")
 _CHUNK = 4096
+_CHUNK_BYTES = 16 << 20  # float64 statistics in pieces of at most this much
 
 
 class Preprocessor:
@@ -78,7 +79,9 @@ class Preprocessor:
             raise DataError(f"gamma must be a number in (0, 10], got {self.gamma!r}")
 
     def _check_input(self, x: np.ndarray, fitted: bool) -> None:
-        if not isinstance(x, np.ndarray) or x.ndim != 4:
+        from imgclass.data.cache import DiskImages
+
+        if not isinstance(x, (np.ndarray, DiskImages)) or x.ndim != 4:
             raise DataError(f"expected images as an array (N, C, H, W), got shape {getattr(x, 'shape', None)}")
         if fitted and tuple(x.shape[1:]) != self.image_shape_:
             raise DataError(
@@ -94,8 +97,9 @@ class Preprocessor:
             raise DataError("cannot fit normalization statistics on an empty training set")
         s = np.zeros(x.shape[1:], np.float64)
         sq = np.zeros(x.shape[1:], np.float64)
-        for i in range(0, len(x), _CHUNK):  # chunked: float64 copies of 60k images are large
-            c = x[i:i + _CHUNK].astype(np.float64) / 255.0
+        chunk = max(1, min(_CHUNK, _CHUNK_BYTES // (8 * int(np.prod(x.shape[1:])))))
+        for i in range(0, len(x), chunk):  # chunked: float64 copies of 60k images are large
+            c = x[i:i + chunk].astype(np.float64) / 255.0
             if self.gamma != 1:
                 c **= self.gamma
             s += c.sum(axis=0)
@@ -123,7 +127,7 @@ class Preprocessor:
         self._check_params()
         self._check_input(x, fitted=True)
         dt = np.dtype(self.dtype)
-        out = x.astype(dt)
+        out = np.asarray(x).astype(dt)  # DiskImages: read here
         out *= dt.type(1.0 / 255.0)
         if self.gamma != 1:
             out **= dt.type(self.gamma)
@@ -189,3 +193,32 @@ class Preprocessor:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"Preprocessor({args})"
+
+
+class Transformed:
+    """``pre.transform(images)``, computed for the rows asked for, when they are asked for.
+
+    What a run trains on when its images stay on disk (:class:`~imgclass.data.cache.DiskImages`):
+    indexing with rows, a slice or an int array returns those rows transformed, so memory holds one
+    batch of floats, never the dataset.
+    """
+
+    def __init__(self, pre: Preprocessor, images):
+        if not hasattr(pre, "mean_"):
+            raise DataError("the preprocessor is not fitted; call fit(x_train) first")
+        self.pre, self.images = pre, images
+        self.dtype = np.dtype(pre.dtype)
+        probe = pre.transform(np.zeros((0, *images.shape[1:]), np.uint8))
+        self.shape = (len(images), *probe.shape[1:])
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self.pre.transform(self.images[[int(key)]])[0]
+        return self.pre.transform(self.images[key])
+
+    def __repr__(self) -> str:
+        return f"Transformed({self.pre!r}, {self.images!r})"

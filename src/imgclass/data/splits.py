@@ -125,8 +125,8 @@ def make_split(
         train_idx = train_idx[keep]
     if len(train_idx) == 0:
         raise DataError("the training split is empty; use a smaller validation size or a larger train_fraction")
-    return Split(
-        x_train=dataset.x_train[train_idx], y_train=dataset.y_train[train_idx],
-        x_val=dataset.x_train[val_idx], y_val=dataset.y_train[val_idx],
+    return Split(  # take: a copy of an array's rows, an index of on-disk images (DiskImages)
+        x_train=dataset.x_train.take(train_idx, axis=0), y_train=dataset.y_train[train_idx],
+        x_val=dataset.x_train.take(val_idx, axis=0), y_val=dataset.y_train[val_idx],
         x_test=dataset.x_test, y_test=dataset.y_test, classes=list(dataset.classes), name=dataset.name,
     )

@@ -27,7 +27,20 @@ def _check(x: torch.Tensor) -> None:
                             f"{getattr(x, 'dtype', type(x).__name__)} of shape {tuple(getattr(x, 'shape', ()))}")
 
 
-def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, mode: str = "reflect") -> torch.Tensor:
+def _draw(shape_tail: tuple[int, ...], n: int, rows, make) -> torch.Tensor:
+    """Random draws for ``n`` samples, or for a whole batch of which ``x`` holds ``rows = (slice, total)``.
+
+    Drawing for the whole batch and keeping one part is what makes a data-parallel process augment its
+    part of a batch exactly as one process augments the whole batch.
+    """
+    if rows is None:
+        return make((*shape_tail, n))
+    part, total = rows
+    return make((*shape_tail, total))[..., part]
+
+
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, mode: str = "reflect",
+                rows=None) -> torch.Tensor:
     """Pad by ``padding`` on every side, then crop back to (H, W) at a random offset per sample.
 
     Parameters
@@ -38,6 +51,8 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, mode:
         up to ``padding`` pixels either way).
     generator : torch.Generator on the CPU
     mode : {"reflect", "zeros"}
+    rows : (slice, int), optional
+        ``x`` is rows ``slice`` of a batch of ``int`` samples: draw for the whole batch, use these rows.
 
     Returns
     -------
@@ -53,22 +68,23 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, mode:
     if mode == "reflect" and (p >= h or p >= w):
         raise ImgclassError(f"reflect padding {p} needs images larger than {p} pixels, got {h}x{w}; use mode='zeros'")
     padded = F.pad(x, (p, p, p, p), mode="reflect" if mode == "reflect" else "constant")  # (N, C, H+2p, W+2p)
-    off = torch.randint(0, 2 * p + 1, (2, n), generator=generator).to(x.device)  # (2, N): row, column offsets
-    rows = off[0, :, None] + torch.arange(h, device=x.device)  # (N, H)
-    cols = off[1, :, None] + torch.arange(w, device=x.device)  # (N, W)
-    out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, w + 2 * p))  # (N, C, H, W+2p)
-    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))  # (N, C, H, W)
+    off = _draw((2,), n, rows, lambda size: torch.randint(0, 2 * p + 1, size, generator=generator))
+    off = off.to(x.device)  # (2, N): row, column offsets
+    row_idx = off[0, :, None] + torch.arange(h, device=x.device)  # (N, H)
+    col_idx = off[1, :, None] + torch.arange(w, device=x.device)  # (N, W)
+    out = padded.gather(2, row_idx[:, None, :, None].expand(n, c, h, w + 2 * p))  # (N, C, H, W+2p)
+    return out.gather(3, col_idx[:, None, None, :].expand(n, c, h, w))  # (N, C, H, W)
 
 
-def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
-    """Mirror each sample left-right with probability ``p``. (N, C, H, W) -> (N, C, H, W)."""
+def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5, rows=None) -> torch.Tensor:
+    """Mirror each sample left-right with probability ``p``. (N, C, H, W) -> (N, C, H, W); ``rows`` as for random_crop."""
     _check(x)
-    flip = (torch.rand(len(x), generator=generator) < p).to(x.device)  # (N,)
+    flip = (_draw((), len(x), rows, lambda size: torch.rand(size, generator=generator)) < p).to(x.device)  # (N,)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
 def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator, *,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> torch.Tensor:
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None, rows=None) -> torch.Tensor:
     """Random brightness, contrast and saturation per RGB sample (a copy for other channel counts).
 
     Each factor is uniform in ``[1 - strength, 1 + strength]``, per sample,
@@ -84,6 +100,7 @@ def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator, *
     generator : torch.Generator on the CPU
     mean, std : per-channel statistics the batch was normalized with, if any;
         the jitter then acts on ``x * std + mean`` and the result is normalized back.
+    rows : as for :func:`random_crop`
     """
     _check(x)
     if not 0.0 <= strength < 1.0:
@@ -91,7 +108,8 @@ def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator, *
     if x.shape[1] != 3 or strength == 0.0:
         return x.clone()  # grayscale (or other) images: colour jitter does not apply
     n = len(x)
-    factors = (1.0 + strength * (2.0 * torch.rand(3, n, generator=generator) - 1.0)).to(x.device, x.dtype)  # (3, N)
+    u = _draw((3,), n, rows, lambda size: torch.rand(size, generator=generator))
+    factors = (1.0 + strength * (2.0 * u - 1.0)).to(x.device, x.dtype)  # (3, N)
     b, c, s = (f[:, None, None, None] for f in factors)  # each (N, 1, 1, 1)
     if mean is not None or std is not None:
         m = torch.as_tensor(mean if mean is not None else (0.0,) * 3, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
@@ -148,15 +166,21 @@ class Augment:
         """Whether any transform is on (the identity otherwise)."""
         return bool(self.crop_padding or self.flip or self.jitter)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Augment a batch (N, C, H, W); returns a new tensor of the same shape, dtype and device."""
+    def __call__(self, x: torch.Tensor, rows=None) -> torch.Tensor:
+        """Augment a batch (N, C, H, W); returns a new tensor of the same shape, dtype and device.
+
+        ``rows = (slice, total)``: ``x`` is that part of a batch of ``total`` (one data-parallel process's
+        share); the draws are the whole batch's, so the parts together are augmented as the batch would be.
+        """
         _check(x)
+        if rows is not None and rows[0] == slice(0, rows[1]):
+            rows = None
         if self.crop_padding:
-            x = random_crop(x, self.crop_padding, self.generator, self.crop_mode)
+            x = random_crop(x, self.crop_padding, self.generator, self.crop_mode, rows=rows)
         if self.flip:
-            x = random_flip(x, self.generator)
+            x = random_flip(x, self.generator, rows=rows)
         if self.jitter:
-            x = color_jitter(x, self.jitter, self.generator, mean=self.mean, std=self.std)
+            x = color_jitter(x, self.jitter, self.generator, mean=self.mean, std=self.std, rows=rows)
         return x
 
     def state_dict(self) -> dict:

@@ -40,7 +40,7 @@ COMMON = ("kind", "run_dir", "dataset", "model", "engine", "parameters", "seed",
 
 #: Config keys that do not change what is learned (or have a column of their own).
 NOT_HYPER = ("kind", "dataset", "data_options", "engine", "model", "name", "device", "threads", "channels_last",
-             "amp", "configs", "lrs", "regs")
+             "amp", "sync_bn", "stream", "configs", "lrs", "regs")
 
 
 def results(kind: str, run_dir, **figures) -> dict:

@@ -68,8 +68,14 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--finetune", choices=FINETUNE, default=None,
                    help="head: freeze the pretrained backbone and train a new classifier on its (cached) features; "
                         "all: train every layer, the pretrained ones at 1/10 of the learning rate [head]")
+    g = p.add_argument_group("several processes (torchrun --nproc-per-node N -m imgclass train ...)")
+    bool_flag(g, "sync-bn", "CUDA under torchrun: batchnorm statistics over the whole global batch (SyncBatchNorm) "
+                            "instead of each process's part [off]; --batch-size is always the global batch")
     g = p.add_argument_group("speed and reproducibility")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="auto = cuda when available [auto]")
+    bool_flag(g, "stream", "read each training batch from the on-disk cache of decoded images (folder datasets) "
+                           "instead of loading the split into memory [automatic: when it would take over 1/4 of "
+                           "the memory]; the same result either way")
     bool_flag(g, "channels-last", "channels_last memory format [automatic: on CUDA, and on CPU when faster]")
     bool_flag(g, "amp", "mixed precision [automatic: on for CUDA and for CPUs with native bfloat16 (AVX512-BF16, "
                          "AMX), about 2x faster for CNNs there; off on other CPUs, where it is slower]")
@@ -84,6 +90,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run from its checkpoint (other flags are read from its config.json)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    g.add_argument("--no-test", dest="test", action="store_false",
+                   help="do not evaluate on the test split (a sweep's trial: results.json then has the validation "
+                        "accuracy and test_accuracy null)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -94,7 +103,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 #: What may be given with --resume: how the run is watched, not what it computes.
-RESUME_FLAGS = ("resume", "progress", "json")
+RESUME_FLAGS = ("resume", "progress", "json", "test")
 
 
 def flags_given(args: argparse.Namespace, add_args=None) -> list[str]:
@@ -115,24 +124,34 @@ def check_resume_flags(args: argparse.Namespace) -> None:
     if given:
         raise ImgclassError(f"--resume continues {args.resume} with the flags it was started with (its config.json); "
                             f"{', '.join(given)} cannot change a run half-way: drop {'it' if len(given) == 1 else 'them'}"
-                            ", or start a new run with the new flags. With --resume only --no-progress and --json "
-                            "may be given")
+                            ", or start a new run with the new flags. With --resume only --no-progress, --no-test and "
+                            "--json may be given")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from imgclass.train.run import (  # the library loads when the command runs
-        train,
-        train_seeds,
-    )
+    from imgclass.train import distributed
 
     if args.seeds < 1:
         raise ImgclassError(f"--seeds must be an integer >= 1 (the number of runs), got {args.seeds}")
+    if args.seeds > 1 and distributed.launched():
+        raise ImgclassError(distributed.NO_SEEDS)
+    try:
+        return _cmd_train(args)
+    finally:
+        distributed.shutdown()
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from imgclass.train import distributed
+    from imgclass.train.run import train, train_seeds
+
+    w = distributed.setup()  # under torchrun: meet the other processes first
     if args.resume:
         from imgclass.runs import Run
 
-        Run.open(args.resume, kind="train")  # a missing run first: that is the bigger mistake
+        w.lead(lambda: str(Run.open(args.resume, kind="train").path))  # a missing run first: the bigger mistake
         check_resume_flags(args)
-        r = train(resume=args.resume, progress=args.progress)
+        r = train(resume=args.resume, progress=args.progress, test=args.test)
     else:
         cfg = config_from_args(args)
         if args.seeds > 1:
@@ -141,13 +160,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"({', '.join(f'{a:.4f}' for a in r['test_accuracies'])})\nruns in {r['run_dir']}")
             emit(args, text, r)
             return 0
-        r = train(cfg, out_root=args.out, progress=args.progress)
+        r = train(cfg, out_root=args.out, progress=args.progress, test=args.test)
+    if not distributed.world().leader:
+        return 0  # process 0 reports for the whole run
     val_text = "" if r["val_accuracy"] is None else f"   best val accuracy {r['val_accuracy']:.4f} (step {r['best_step']})"
+    tested = (f"test accuracy {r['test_accuracy']:.4f}   (test split used once)" if r["test_accuracy"] is not None
+              else "test split not used (--no-test)")
     text = (f"{r['engine']} {r['model']} on {r['dataset']} ({r['parameters']:,} parameters, {r['device']}): "
             f"{r['epochs_done']:g} epochs in {r['train_seconds']:.1f} s{' (stopped early)' if r['stopped_early'] else ''}\n"
             f"final train loss {r['train_loss']:.4f}   train accuracy {r['train_accuracy']:.4f}{val_text}\n"
-            f"test accuracy {r['test_accuracy']:.4f}   (test split used once)\n"
-            f"run directory {r['run_dir']}")
+            f"{tested}\nrun directory {r['run_dir']}" +
+            (f"\ntrained by {r['processes']} processes" if r.get("processes") else ""))
     emit(args, text, r)
     return 0
 

@@ -78,7 +78,10 @@ class TrainConfig:
     Speed
         ``device`` auto|cpu|cuda, ``channels_last`` (None = on for CUDA, off on the CPU), ``amp``
         (None = on for CUDA; True on the CPU = bfloat16 autocast), ``dtype`` (numpy engine:
-        float32|float64), ``threads``.
+        float32|float64), ``threads``; ``sync_bn`` (under torchrun on CUDA: batchnorm statistics over the
+        whole global batch, torch's SyncBatchNorm); ``stream`` (images on disk, a folder's: True reads each
+        batch from the decoded-image cache, False loads the split into memory, None streams when the split
+        as floats would take more than a quarter of the memory; the result is the same).
 
     Settings not given come from the recipes (:func:`imgclass.train.recipes.resolve`).
     """
@@ -115,6 +118,8 @@ class TrainConfig:
     tta_shift: bool = _recipe()
     pretrained: bool = _recipe()
     finetune: str = _recipe()
+    sync_bn: bool = _recipe()
+    stream: bool | None = _recipe()
     device: str = _recipe()
     channels_last: bool | None = _recipe()
     amp: bool | None = _recipe()
@@ -178,6 +183,10 @@ class TrainConfig:
         if self.pretrained and self.kind != "efficientnet":
             raise ImgclassError(f"pretrained weights exist for --model efficientnet-lite0 only, not for a {self.kind} "
                                 "net")
+        if self.stream is not None and not isinstance(self.stream, bool):
+            raise ImgclassError(f"stream must be true, false or null (automatic), got {self.stream!r}")
+        if not isinstance(self.sync_bn, bool):
+            raise ImgclassError(f"sync_bn must be true or false, got {self.sync_bn!r}")
         if self.finetune not in FINETUNE:
             raise ImgclassError(f"finetune must be one of {', '.join(FINETUNE)}, got {self.finetune!r}")
         if not 0 < self.train_fraction <= 1:
@@ -191,7 +200,8 @@ class TrainConfig:
                            "amp": bool(self.amp), "channels_last": bool(self.channels_last),
                            "optimizer muon": self.optimizer == "muon", "schedule triangle": self.schedule == "triangle",
                            "lookahead": bool(self.lookahead), "progressive": bool(self.progressive),
-                           "tta_shift": bool(self.tta_shift), "norm_lr_scale": self.norm_lr_scale != 1}
+                           "tta_shift": bool(self.tta_shift), "norm_lr_scale": self.norm_lr_scale != 1,
+                           "sync_bn": self.sync_bn, "stream": bool(self.stream)}
             bad = [k for k, v in unsupported.items() if v]
             if bad:
                 raise ImgclassError(f"the numpy engine does not support {', '.join(bad)}; use --engine torch")

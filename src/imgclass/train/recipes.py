@@ -28,7 +28,7 @@ BASE: dict = dict(
     lr=1e-3, muon_lr=0.08, norm_lr_scale=1.0, momentum=0.9, weight_decay=0.0, batch_size=128, epochs=5,
     schedule="constant", clip_grad=0.0, eval_points=0, patience=0, crop_padding=0, flip=False, jitter=0.0,
     tta_flip=False, ema=0.0, lookahead=False, progressive="", tta_shift=False, pretrained=False, finetune="head",
-    device="auto", channels_last=None, amp=None, dtype="float32", threads=0,
+    sync_bn=False, stream=None, device="auto", channels_last=None, amp=None, dtype="float32", threads=0,
 )
 
 KIND: dict[str, dict] = {
@@ -121,7 +121,7 @@ def linear_gamma(dataset: str) -> float:
 #: Settings tuned on the PyTorch engine (some only it has): the kind and (kind, dataset) recipes' values for
 #: them are dropped on the numpy engine, whose own entries and named recipes set what it uses.
 TORCH_ONLY = ("label_smoothing", "flip", "tta_flip", "crop_padding", "jitter", "channels_last", "amp", "ema",
-              "muon_lr", "norm_lr_scale", "lookahead", "progressive", "tta_shift", "pretrained", "finetune")
+              "muon_lr", "norm_lr_scale", "lookahead", "progressive", "tta_shift", "pretrained", "finetune", "sync_bn")
 
 
 def default_model(dataset: str, engine: str) -> str:

@@ -21,19 +21,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from imgclass.data import Preprocessor, Split
+from imgclass.data.cache import DiskImages
+from imgclass.data.preprocess import Transformed
 from imgclass.errors import ImgclassError, os_error_message
 from imgclass.runs import (Run, hyperparameters, rebuild_split, record_test, results, stored_scores,
                            write_test_metrics)
 from imgclass.runs.files import CHECKPOINT, DATA, METRICS, PREPROCESSOR, RESULTS
 from imgclass.runs.schema import seed_range
+from imgclass.train import distributed
 from imgclass.train.callbacks import Checkpoint, EarlyStopping, MetricsCSV, ProgressBar
 from imgclass.train.checkpoint import load_checkpoint, set_rng_state
 from imgclass.train.config import TrainConfig
@@ -80,11 +85,38 @@ def prepare(cfg: TrainConfig) -> Prepared:
     """Load and split the data, fit the preprocessing on the training split, build the engine."""
     split = rebuild_split(cfg)
     pre = Preprocessor(normalize=cfg.normalize, flatten=False, dtype="float32" if cfg.engine == "torch" else cfg.dtype)
-    x_train = pre.fit_transform(split.x_train)
-    x_val, x_test = pre.transform(split.x_val), pre.transform(split.x_test)
+    pre.fit(split.x_train)
+    if streams(cfg, split):  # batches are read from the decoded images on disk and transformed as they are used
+        x_train, x_val, x_test = (Transformed(pre, x) for x in (split.x_train, split.x_val, split.x_test))
+    else:
+        x_train, x_val, x_test = (pre.transform(x) for x in (split.x_train, split.x_val, split.x_test))
     steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
     engine = build_engine(cfg, x_train.shape[1:], split.num_classes, steps)
     return Prepared(split, pre, x_train, x_val, x_test, engine)
+
+
+def memory_bytes() -> int:
+    """The machine's physical memory (0 when it cannot be told)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def streams(cfg: TrainConfig, split: Split) -> bool:
+    """Whether the run reads its batches from disk: ``cfg.stream``, or (None) when the split's floats would not fit.
+
+    Only images that are on disk (a folder's :class:`DiskImages`) stream; arrays loaded whole stay in memory.
+    """
+    on_disk = isinstance(split.x_train, DiskImages)
+    if cfg.stream is not None:
+        if cfg.stream and cfg.engine != "torch":
+            raise ImgclassError("--stream needs the torch engine (the numpy engine trains on arrays in memory)")
+        return bool(cfg.stream) and on_disk
+    if not on_disk or cfg.engine != "torch":
+        return False
+    floats = 4 * sum(int(np.prod(x.shape)) for x in (split.x_train, split.x_val, split.x_test))
+    return floats > memory_bytes() / 4 > 0
 
 
 def data_record(cfg: TrainConfig, split: Split) -> dict:
@@ -153,84 +185,134 @@ def train(cfg: TrainConfig | None = None, *, out_root: str | Path = "runs", resu
     """
     if resume is None and cfg is None:
         raise ImgclassError("train() needs a TrainConfig or resume=RUN_DIR")
+    w = distributed.setup()  # one process, or this one's place among torchrun's
     with contextlib.ExitStack() as held:  # the run's lock, from when it exists until the result is written
-        state = None
+        state, opened = None, {}
         if resume is not None:
-            run = held.enter_context(Run.open(resume, kind="train").lock("trains or tests it (a --resume)"))
-            if run.has(RESULTS):
-                raise ImgclassError(f"{run.path} has finished already (results.json exists); nothing to resume")
-            cfg = run.train_config()
-            state = load_checkpoint(run.file(CHECKPOINT)) if run.has(CHECKPOINT) else None
-        return _train(cfg, held, run if resume is not None else None, state, out_root=out_root, progress=progress,
-                      run_dir=run_dir, callbacks=callbacks, test=test)
+            def open_run():  # rank 0 alone reads the run directory; the others get its config and checkpoint
+                run = held.enter_context(Run.open(resume, kind="train").lock("trains or tests it (a --resume)"))
+                if run.has(RESULTS):
+                    raise ImgclassError(f"{run.path} has finished already (results.json exists); nothing to resume")
+                opened["run"] = run
+                return (run.train_config().to_dict(), load_checkpoint(run.file(CHECKPOINT)) if run.has(CHECKPOINT)
+                        else None)
+            config, state = w.lead(open_run)
+            cfg = TrainConfig.from_dict(config)
+        return _train(cfg, held, opened.get("run"), state, resumed=resume is not None, out_root=out_root,
+                      progress=progress, run_dir=run_dir, callbacks=callbacks, test=test)
 
 
-def _train(cfg: TrainConfig, held: contextlib.ExitStack, run: Run | None, state: dict | None, *, out_root, progress,
-           run_dir, callbacks, test) -> dict:
-    """:func:`train` once the run to resume (``run``, locked, with its checkpoint ``state``) or None is known."""
-    resumed = run is not None
-    with torch_threads(cfg.threads):  # restored afterwards: a run never changes the caller's setting
-        seed_everything(cfg.seed)
-        t_start = time.perf_counter()
-        p = prepare(cfg)
-        if run is None:  # created once the data loaded: a bad dataset leaves no half-made directory
-            run = Run.create("train", cfg.to_dict(), root=out_root, name=default_name(cfg), path=run_dir)
-            held.enter_context(run.lock())
-            p.pre.save(run.file(PREPROCESSOR))
-            run.write(DATA, data_record(cfg, p.split))
-        else:
-            check_resumable(run, cfg, p)
-        early = EarlyStopping(cfg.patience)
-        callbacks = [early, MetricsCSV(run.file(METRICS)), Checkpoint(run.file(CHECKPOINT)), ProgressBar(progress),
-                     *(callbacks or [])]
-        trainer = Trainer(p.engine, p.x_train, p.split.y_train, p.x_val, p.split.y_val, epochs=cfg.epochs,
-                          batch_size=cfg.batch_size, seed=cfg.seed, eval_points=cfg.eval_points, callbacks=callbacks)
-        if state is not None:
-            trainer.load_state_dict(state["trainer"])
-            set_rng_state(state["rng"])
-        try:
-            history = trainer.fit()
-        except TrainingDiverged as e:
-            kept = (f"{run.path} keeps its checkpoint and metrics.csv of step {trainer.history[-1]['step']}"
-                    if trainer.history else f"{run.path} has no checkpoint (no evaluation point was reached)")
-            raise TrainingDiverged(f"{e}: start a new run with e.g. --lr {e.lr / 10:.3g}, or --clip-grad 1 (--resume "
-                                   f"would repeat the same flags and diverge again); {kept}", step=e.step,
-                                   lr=e.lr) from None
-        except KeyboardInterrupt:
-            raise ImgclassError(f"interrupted at step {trainer.step}; continue with: imgclass train --resume {run.path}") \
-                from None
-        except OSError as e:  # a full disk while writing the checkpoint or metrics: the last complete ones stay
-            raise ImgclassError(os_error_message(e, then=f"continue the run: imgclass train --resume {run.path}")) \
-                from None
-        model_file = p.engine.save_weights(run.file(p.engine.weights_file))
-        tested = {"accuracy": None, "loss": None, "plots": [], "best_class": None, "worst_class": None}
-        stored = stored_scores(run) if resumed else None
-        if test and stored is not None:  # tested before it was stopped: that one evaluation is the run's
-            scores = stored[0]
-            tested = write_test_metrics(run, scores, p.split.y_test, p.split.x_test, p.split.classes,
-                                        loss=p.engine.loss_of(scores, p.split.y_test))
-        elif test:
-            scores = p.engine.scores(p.x_test)
-            tested = record_test(run, scores, p.split.y_test, p.split.x_test, p.split.classes, by="train",
-                                 loss=p.engine.loss_of(scores, p.split.y_test))
-        plots = [save_curves(history, run.plots / "curves.png", title=default_name(cfg)), *tested["plots"]]
-        if cfg.kind == "linear":
-            plots.append(save_templates(p.engine.model_state(), p.split.x_train.shape[1:], p.split.classes,
-                                        run.plots / "templates.png"))
-        last = history[-1]
-        result = results(
-            "train", run.path, dataset=cfg.dataset, model=str(cfg.model), engine=cfg.engine,
-            parameters=p.engine.num_parameters(), seed=cfg.seed, train_size=len(p.x_train), val_size=len(p.x_val),
-            test_size=len(p.x_test), train_accuracy=last["train_acc"],
-            val_accuracy=None if early.best_state is None else early.best_acc, test_accuracy=tested["accuracy"],
-            test_loss=tested["loss"], train_seconds=trainer.seconds, hyperparameters=hyperparameters(cfg.to_dict()),
-            plots=plots, steps=trainer.step, epochs_done=round(trainer.step / trainer.steps_per_epoch, 4),
-            stopped_early=trainer.stopped_early, best_step=early.best_step or last["step"],
-            train_loss=round(last["train_loss"], 4), total_seconds=round(time.perf_counter() - t_start, 2),
-            device=str(p.engine.device), model_file=str(model_file), best_class=tested["best_class"],
-            worst_class=tested["worst_class"])
-        run.write(RESULTS, result)
-        return result
+def resume_command(path) -> str:
+    """How to continue the run at ``path`` (under torchrun: with the same launcher flags)."""
+    if distributed.world().active:
+        return f"the same torchrun command with -m imgclass train --resume {path}"
+    return f"imgclass train --resume {path}"
+
+
+def _train(cfg: TrainConfig, held: contextlib.ExitStack, run: Run | None, state: dict | None, *, resumed: bool,
+           out_root, progress, run_dir, callbacks, test) -> dict:
+    """:func:`train` once the run to resume (``run``, locked, with its checkpoint ``state``) or None is known.
+
+    Under torchrun every process trains and rank 0 alone holds ``run`` and writes its files.
+    """
+    w = distributed.world()
+    if w.active and cfg.engine != "torch":
+        raise ImgclassError(f"the {cfg.engine} engine trains in one process; under torchrun use --engine torch")
+    where = {"path": run.path if run is not None else None, "step": None}
+
+    def then() -> str:
+        kept = (f"{where['path']} keeps its checkpoint of step {where['step']}" if where["step"] else
+                f"{where['path']} has no checkpoint yet (no evaluation point was reached)")
+        return f"{kept}; continue with {resume_command(where['path'])}"
+
+    try:
+        with torch_threads(cfg.threads):  # restored afterwards: a run never changes the caller's setting
+            seed_everything(cfg.seed)
+            t_start = time.perf_counter()
+            p = prepare(cfg)
+            w.check_same("flags", cfg.to_dict())
+            w.check_same("data", {"sizes": p.split.sizes(), "classes": p.split.classes,
+                                  "normalization": {k: np.asarray(v).tolist() for k, v in p.pre.state_dict().items()}})
+            if not resumed:  # created once the data loaded: a bad dataset leaves no half-made directory
+                def create() -> str:
+                    made = Run.create("train", cfg.to_dict(), root=out_root, name=default_name(cfg), path=run_dir)
+                    held.enter_context(made.lock())
+                    p.pre.save(made.file(PREPROCESSOR))
+                    made.write(DATA, data_record(cfg, p.split))
+                    where["run"] = made
+                    return str(made.path)
+                where["path"] = Path(w.lead(create))
+                run = where.get("run")
+            else:
+                w.lead(check_resumable, run, cfg, p)
+                where["path"] = Path(w.broadcast(str(run.path) if run is not None else None))
+            early = EarlyStopping(cfg.patience)
+            files = [MetricsCSV(run.file(METRICS)), Checkpoint(run.file(CHECKPOINT))] if w.leader else []
+            callbacks = [early, *files, ProgressBar(progress and w.leader), *(callbacks or [])]
+            trainer = Trainer(p.engine, p.x_train, p.split.y_train, p.x_val, p.split.y_val, epochs=cfg.epochs,
+                              batch_size=cfg.batch_size, seed=cfg.seed, eval_points=cfg.eval_points,
+                              callbacks=callbacks)
+            if state is not None:
+                trainer.load_state_dict(state["trainer"])
+                set_rng_state(state["rng"])
+            where["step"] = trainer.history[-1]["step"] if trainer.history else None
+            try:
+                history = trainer.fit()
+            except TrainingDiverged as e:
+                kept = (f"{where['path']} keeps its checkpoint and metrics.csv of step {trainer.history[-1]['step']}"
+                        if trainer.history else f"{where['path']} has no checkpoint (no evaluation point was reached)")
+                raise TrainingDiverged(f"{e}: start a new run with e.g. --lr {e.lr / 10:.3g}, or --clip-grad 1 "
+                                       f"(--resume would repeat the same flags and diverge again); {kept}",
+                                       step=e.step, lr=e.lr) from None
+            except KeyboardInterrupt:
+                python = "" if w.active else f" (from Python: train(resume={str(where['path'])!r}))"
+                raise ImgclassError(f"interrupted at step {trainer.step}; continue with: "
+                                    f"{resume_command(where['path'])}{python}") from None
+            except OSError as e:  # a full disk while writing the checkpoint or metrics: the last complete ones stay
+                raise ImgclassError(os_error_message(e, then=f"continue the run: {resume_command(where['path'])}")) \
+                    from None
+            finally:
+                where["step"] = trainer.history[-1]["step"] if trainer.history else None
+            stored = w.lead(lambda: stored_scores(run) if resumed else None)
+            scores = None
+            if test:  # tested before it was stopped: that one evaluation is the run's
+                scores = stored[0] if stored is not None else p.engine.scores(p.x_test)
+            return w.lead(_finish, cfg, run, p, trainer, early, history, scores, stored is not None, t_start)
+    except RuntimeError as e:  # a collective failed: another process of a torchrun job died or hung
+        if w.active and distributed.is_lost_contact(e):
+            raise distributed.lost_contact(e, then=then()) from None
+        raise
+
+
+def _finish(cfg: TrainConfig, run: Run, p: Prepared, trainer: Trainer, early: EarlyStopping, history: list[dict],
+            scores: np.ndarray | None, stored: bool, t_start: float) -> dict:
+    """Write the trained run's weights, its test evaluation (``scores``; None: untested), plots and results."""
+    model_file = p.engine.save_weights(run.file(p.engine.weights_file))
+    tested = {"accuracy": None, "loss": None, "plots": [], "best_class": None, "worst_class": None}
+    if scores is not None:
+        write = write_test_metrics if stored else partial(record_test, by="train")
+        tested = write(run, scores, p.split.y_test, p.split.x_test, p.split.classes,
+                       loss=p.engine.loss_of(scores, p.split.y_test))
+    plots = [save_curves(history, run.plots / "curves.png", title=default_name(cfg)), *tested["plots"]]
+    if cfg.kind == "linear":
+        plots.append(save_templates(p.engine.model_state(), p.split.x_train.shape[1:], p.split.classes,
+                                    run.plots / "templates.png"))
+    last = history[-1]
+    result = results(
+        "train", run.path, dataset=cfg.dataset, model=str(cfg.model), engine=cfg.engine,
+        parameters=p.engine.num_parameters(), seed=cfg.seed, train_size=len(p.x_train), val_size=len(p.x_val),
+        test_size=len(p.x_test), train_accuracy=last["train_acc"],
+        val_accuracy=None if early.best_state is None else early.best_acc, test_accuracy=tested["accuracy"],
+        test_loss=tested["loss"], train_seconds=trainer.seconds, hyperparameters=hyperparameters(cfg.to_dict()),
+        plots=plots, steps=trainer.step, epochs_done=round(trainer.step / trainer.steps_per_epoch, 4),
+        stopped_early=trainer.stopped_early, best_step=early.best_step or last["step"],
+        train_loss=round(last["train_loss"], 4), total_seconds=round(time.perf_counter() - t_start, 2),
+        device=str(p.engine.device), model_file=str(model_file), best_class=tested["best_class"],
+        worst_class=tested["worst_class"])
+    if distributed.world().active:
+        result["processes"] = distributed.world().size
+    run.write(RESULTS, result)
+    return result
 
 
 def train_seeds(cfg: TrainConfig, seeds: int, *, out_root: str | Path = "runs", path: str | Path | None = None,
@@ -241,6 +323,8 @@ def train_seeds(cfg: TrainConfig, seeds: int, *, out_root: str | Path = "runs", 
     """
     if seeds < 1:
         raise ImgclassError(f"--seeds must be >= 1, got {seeds}")
+    if distributed.launched():
+        raise ImgclassError(distributed.NO_SEEDS)
     parent = Run.create("seeds", {"config": cfg.to_dict(), "seeds": seeds}, root=out_root, path=path,
                         name=default_name(cfg).rsplit("-s", 1)[0] + f"-{seeds}seeds")
     runs = [train(cfg.replace(seed=cfg.seed + i, name=f"seed{cfg.seed + i}"), progress=progress,

@@ -1,0 +1,74 @@
+"""A sweep of distributed trainings: Optuna trials in one shared study, each trial one ``torchrun`` job.
+
+    python examples/distributed_sweep.py --storage postgresql://user:pw@host/db --study photos --trials 20 \\
+        --nproc-per-node 4 -- --dataset folder:photos --model resnet --epochs 30
+
+Start the same command on every machine (or group of GPUs) that should run trials: the workers share
+the study in PostgreSQL and stop once ``--trials`` trials are complete between them. Each trial runs
+``torchrun --standalone --nproc-per-node N -m imgclass train ... --lr LR --weight-decay WD --no-test``
+into its own run directory (``--no-test``: trials never touch the test split) and reports the run's
+best validation accuracy. Everything after ``--`` is passed to ``imgclass train`` unchanged. At the end
+the best configuration is printed as the one ``imgclass train`` command to run (once, with the test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    train_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--storage", required=True, help="Optuna storage URL, e.g. postgresql://user:pw@host/db")
+    ap.add_argument("--study", required=True, help="study name (shared by the workers)")
+    ap.add_argument("--trials", type=int, default=10, help="complete trials between all workers [10]")
+    ap.add_argument("--nproc-per-node", type=int, default=1, help="training processes per trial [1]")
+    ap.add_argument("--out", default="runs/distributed-sweep", help="parent of the trials' run directories")
+    ap.add_argument("--lr", default="1e-4:1e-1", metavar="LOW:HIGH", help="log-uniform learning rate range")
+    ap.add_argument("--weight-decay", default="1e-6:1e-2", metavar="LOW:HIGH", help="log-uniform L2 range")
+    args = ap.parse_args(argv)
+
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    def bounds(text):
+        low, high = (float(v) for v in text.split(":"))
+        return low, high
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {"lr": trial.suggest_float("lr", *bounds(args.lr), log=True),
+                  "weight-decay": trial.suggest_float("weight_decay", *bounds(args.weight_decay), log=True)}
+        out = Path(args.out) / args.study / f"trial{trial.number:04d}"
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+               str(args.nproc_per_node), "-m", "imgclass", "train", *train_args,
+               *(f"--{k}={v}" for k, v in params.items()), "--no-test", "--no-progress", "--out", str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:  # a failed trial is marked failed in the study; the sweep goes on
+            raise RuntimeError(f"trial {trial.number} failed: {done.stderr.strip().splitlines()[-1:]}")
+        (result,) = out.glob("*/results.json")
+        value = json.loads(result.read_text())["val_accuracy"]
+        trial.set_user_attr("run_dir", str(result.parent))
+        return value
+
+    study = optuna.create_study(study_name=args.study, storage=args.storage, direction="maximize",
+                                load_if_exists=True)
+    study.optimize(objective, callbacks=[MaxTrialsCallback(args.trials, states=(TrialState.COMPLETE,))],
+                   catch=(RuntimeError,))
+    best = study.best_trial
+    print(f"best of {len(study.get_trials(states=(TrialState.COMPLETE,)))} trials: val accuracy {best.value:.4f} "
+          f"({best.user_attrs['run_dir']})")
+    print("train it once, with the test: torchrun --nproc-per-node", args.nproc_per_node, "-m imgclass train",
+          shlex.join([*train_args, f"--lr={best.params['lr']:.4g}", f"--weight-decay={best.params['weight_decay']:.4g}"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
