@@ -18,11 +18,17 @@ SMALL = dict(dataset="digits", model="efficientnet;size=32", epochs=2, batch_siz
 
 def test_the_head_trains_on_cached_features_and_the_backbone_stays_imagenets(tmp_path, monkeypatch):
     calls = []
-    real = TransferNet.features
-    monkeypatch.setattr(TransferNet, "features", lambda self, x: calls.append(len(x)) or real(self, x))
+    real = transfer.feature_runner
+
+    def counted(*args):
+        run = real(*args)
+        return lambda xb: calls.append(len(xb)) or run(xb)
+
+    monkeypatch.setattr(transfer, "feature_runner", counted)
     first = train(TrainConfig(**SMALL), run_dir=tmp_path / "a", progress=False)
     assert sum(calls) == 1213 + 135 + 449  # every train, val and test image once, never per step
     assert len(list(transfer.cache_dir().glob("*.npy"))) == 3
+    assert len(list(transfer.cache_dir().glob("*.onnx"))) == 1  # on the CPU the backbone runs in onnxruntime
     calls.clear()
     second = train(TrainConfig(**SMALL, seed=0), run_dir=tmp_path / "b", progress=False)
     assert calls == [] and second["test_accuracy"] == first["test_accuracy"]  # the cache, bit for bit
@@ -77,3 +83,16 @@ def test_a_transfer_run_resumes_predicts_and_explains_like_any_run(tmp_path, cap
 def test_bad_transfer_settings_are_clear_errors(kw, message):
     with pytest.raises(ImgclassError, match=message):
         TrainConfig(dataset="digits", **kw)
+
+
+@pytest.mark.parametrize("size", [32, 48])
+def test_onnxruntime_features_equal_pytorchs(size, rng):
+    net = TransferNet(1, 3, size=size).eval()
+    x = rng.random((5, 1, 20, 20), dtype=np.float32)
+    fast = transfer.feature_runner(net, "cpu", (1, 20, 20))(x)
+    with torch.inference_mode():
+        ref = net.features(torch.from_numpy(x)).numpy()
+    assert fast.shape == (5, transfer.FEATURES) and np.abs(fast - ref).max() < 1e-4
+    (graph,) = transfer.cache_dir().glob("*.onnx")
+    graph.write_bytes(b"damaged")  # a damaged graph on disk is exported again
+    assert np.abs(transfer.feature_runner(net, "cpu", (1, 20, 20))(x) - ref).max() < 1e-4

@@ -144,9 +144,10 @@ def cached_features(net: TransferNet, x: np.ndarray, *, device, batch_size: int 
     """
     from tqdm.auto import tqdm
 
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    digest = hashlib.sha256(x.tobytes())
-    digest.update(repr(x.shape).encode())
+    digest = hashlib.sha256()
+    for i in range(0, len(x), 4096):  # in pieces: ``x`` may be images read from disk (data.preprocess.Transformed)
+        digest.update(np.ascontiguousarray(x[i:i + 4096], dtype=np.float32).tobytes())
+    digest.update(repr(tuple(x.shape)).encode())
     name = f"{key or net.backbone_key()}-{digest.hexdigest()[:24]}{'-flip' if flip else ''}.npy"
     path = cache_dir() / name
     if path.is_file():
@@ -157,21 +158,103 @@ def cached_features(net: TransferNet, x: np.ndarray, *, device, batch_size: int 
         except (OSError, ValueError):
             pass  # a damaged cache entry is computed again
     out = np.empty((len(x), FEATURES), np.float32)
-    was = net.backbone.training
-    net.backbone.eval()
+    run = feature_runner(net, device, tuple(x.shape[1:]))
     bar = tqdm(total=len(x), desc="features", unit="img", disable=not progress or None, leave=False)
-    with torch.inference_mode():
-        for i in range(0, len(x), batch_size):
-            xb = torch.from_numpy(x[i:i + batch_size]).to(device)
-            if flip:
-                xb = torch.flip(xb, dims=[3])
-            out[i:i + len(xb)] = net.features(xb).float().cpu().numpy()
-            bar.update(len(xb))
+    for i in range(0, len(x), batch_size):
+        xb = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
+        if flip:
+            xb = np.ascontiguousarray(xb[..., ::-1])
+        out[i:i + len(xb)] = run(xb)
+        bar.update(len(xb))
     bar.close()
-    net.backbone.train(was)
     try:
         with atomic_write(path) as fh:
             np.save(fh, out)
     except OSError:
         pass  # a cache that cannot be written only costs time
     return out
+
+
+class _Features(nn.Module):
+    """A TransferNet's images -> pooled features, as a module of its own (what is exported to ONNX)."""
+
+    def __init__(self, net: TransferNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
+
+
+def feature_runner(net: TransferNet, device, image_shape: tuple[int, int, int]):
+    """The frozen backbone as a function ``(N, C, H, W) float32 array -> (N, 1280) features``, in evaluation mode.
+
+    ``image_shape`` is (C, H, W) of the images it will be given (the resize to ``net.size`` is in the graph).
+
+    On the CPU it runs in onnxruntime, the net exported once per backbone key (and kept next to the
+    feature cache): measured here on 2 cores, EfficientNet-Lite0 features at 172 images/s at 128 px,
+    119 at 160 and 70 at 224, against 65, 38 and about 21 with PyTorch (fp32; the two agree within 1e-5).
+    On CUDA, or when onnxruntime cannot take the net, PyTorch computes them.
+    """
+    if torch.device(device).type == "cpu":
+        session = _onnx_session(net, image_shape)
+        if session is not None:
+            return lambda xb: session.run(None, {"images": xb})[0]
+
+    def run(xb: np.ndarray) -> np.ndarray:
+        was = net.backbone.training
+        net.backbone.eval()
+        try:
+            with torch.inference_mode():
+                return net.features(torch.from_numpy(xb).to(device)).float().cpu().numpy()
+        finally:
+            net.backbone.train(was)
+
+    return run
+
+
+def _onnx_session(net: TransferNet, image_shape: tuple[int, int, int]):
+    """An onnxruntime session of ``_Features(net)`` for images of ``image_shape``, or None (no onnxruntime, or the
+    export failed: PyTorch computes the features then). The graph is exported once and kept beside the cache."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    c, h, w = image_shape
+    path = cache_dir() / f"{net.backbone_key()}-{c}x{h}x{w}.onnx"
+    for _ in range(2):  # a damaged graph on disk is exported again, once
+        if not path.is_file() and not _export(net, image_shape, path):
+            return None
+        try:
+            return _session(ort, path.read_bytes())
+        except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
+            path.unlink(missing_ok=True)
+    return None
+
+
+def _export(net: TransferNet, image_shape: tuple[int, int, int], path: Path) -> bool:
+    import io
+    import warnings
+
+    was = net.training
+    net.eval()
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on the TorchScript-based exporter
+            torch.onnx.export(_Features(net), torch.zeros(1, *image_shape), buf, input_names=["images"],
+                              output_names=["features"], dynamic_axes={"images": {0: "n"}}, dynamo=False)
+        with atomic_write(path) as fh:
+            fh.write(buf.getvalue())
+    except Exception:  # noqa: BLE001 - an export that fails only costs speed
+        return False
+    finally:
+        net.train(was)
+    return True
+
+
+def _session(ort, model: bytes):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, torch.get_num_threads())
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
