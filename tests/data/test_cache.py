@@ -87,8 +87,11 @@ def test_a_folder_is_decoded_once_and_then_read_from_the_cache(tmp_path, monkeyp
     first = load(f"folder:{root}", test_fraction=0.5, seed=1)
     assert len(calls) == 18
     assert isinstance(first.x_train, DiskImages)
+    opened = []
+    real_open = folder_module.open_image
+    monkeypatch.setattr(folder_module, "open_image", lambda *a, **k: opened.append(1) or real_open(*a, **k))
     again = load(f"folder:{root}", test_fraction=0.5, seed=1)
-    assert len(calls) == 18  # nothing decoded the second time
+    assert len(calls) == 18 and opened == []  # nothing decoded, no file opened (not even for its header)
     for part in ("x_train", "x_test"):
         assert np.array_equal(np.asarray(getattr(first, part)), np.asarray(getattr(again, part)))
     images = direct(root)

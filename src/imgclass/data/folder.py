@@ -18,17 +18,20 @@ and a folder larger than memory can be trained on in batches.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from imgclass.data.cache import DiskImages, decoded
+from imgclass.data.cache import DiskImages, cache_key, cache_root, decoded
 from imgclass.data.dataset import Dataset
 from imgclass.data.images import GRAY_MODES, image_extensions, open_image, to_array
 from imgclass.data.splits import stratified_indices
 from imgclass.errors import DataError
+from imgclass.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,29 @@ def _decode_all(items, size, channels, progress: bool, source: str) -> tuple[Dis
     return decoded(items, size, channels, decode, source=source, progress=progress, logger=log)
 
 
+def _headers(files: list[Path]) -> tuple[Counter, bool]:
+    """How many images have each (H, W), and whether all are gray: read from the headers, or from the cache."""
+    memo = cache_root() / f"headers-{cache_key(files, (0, 0), 0)}.json"
+    try:
+        saved = json.loads(memo.read_text())
+        return Counter({tuple(k): v for k, v in saved["sizes"]}), bool(saved["gray"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    sizes, gray = Counter(), True
+    for p in files:
+        try:
+            with open_image(p) as img:
+                sizes[_decoded_size(img)] += 1
+                gray &= img.mode in GRAY_MODES
+        except DataError:
+            pass  # reported once, in the decoding pass
+    with contextlib.suppress(OSError):
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(memo, "w") as f:
+            json.dump({"sizes": [[list(k), v] for k, v in sizes.items()], "gray": gray}, f)
+    return sizes, gray
+
+
 def load_folder(
     path: str,
     image_size: int | tuple[int, int] | None = None,
@@ -119,15 +145,8 @@ def load_folder(
             raise DataError(f"folder:{path}: test/ has classes missing from train/: {', '.join(unknown)}")
         test_items = _scan(root / "test", classes, exts)
 
-    # First pass, headers only: pick the default size and channel count.
-    sizes, gray = Counter(), True
-    for p, _ in train_items + test_items:
-        try:
-            with open_image(p) as img:
-                sizes[_decoded_size(img)] += 1
-                gray &= img.mode in GRAY_MODES
-        except DataError:
-            pass  # reported once, in the decoding pass
+    # First pass, headers only: pick the default size and channel count (remembered for unchanged files).
+    sizes, gray = _headers([p for p, _ in train_items + test_items])
     if not sizes:
         raise DataError(f"folder:{path}: no readable images (looked for suffixes like .png, .jpg)")
     if image_size is None:
