@@ -92,3 +92,40 @@ def test_resume_from_a_damaged_checkpoint_says_so(tmp_path):
 def test_resume_needs_a_run_directory(tmp_path):
     with pytest.raises(ImgclassError, match="not a run directory"):
         train(resume=tmp_path, progress=False)
+
+
+class _Interrupt:
+    """What a Jupyter kernel's interrupt does: SIGINT to the process, a KeyboardInterrupt wherever it is."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_train_begin(self, trainer): ...
+
+    def on_eval(self, trainer, row): ...
+
+    def on_train_end(self, trainer): ...
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state): ...
+
+    def on_step_end(self, trainer, loss, acc):
+        if trainer.step == self.at:
+            import signal
+
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_an_interrupted_call_keeps_the_run_and_resumes_from_python(tmp_path):
+    """A notebook user interrupts train(): the run stays, and train(resume=...) ends it as if never stopped."""
+    cfg = TrainConfig(dataset="digits", model="mlp:16", epochs=3, batch_size=64, seed=1)
+    with pytest.raises(ImgclassError, match=r"interrupted at step 30; continue with: imgclass train --resume .*"
+                                            r"\(from Python: train\(resume="):
+        train(cfg, run_dir=tmp_path / "cut", progress=False, callbacks=[_Interrupt(30)])
+    assert not (tmp_path / "cut" / "results.json").exists()
+    resumed = train(resume=tmp_path / "cut", progress=False)
+    straight = train(cfg, run_dir=tmp_path / "straight", progress=False)
+    for key in ("test_accuracy", "test_loss", "val_accuracy", "train_loss", "steps"):
+        assert resumed[key] == straight[key], key

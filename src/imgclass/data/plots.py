@@ -12,9 +12,13 @@ from imgclass.fileio import save_figure
 
 
 def _plt():
+    import os
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")  # files only; never needs a display
+    if "ipykernel" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")  # files only; never needs a display (a notebook keeps its inline backend)
     # Text is drawn as given: class names and run names come from users' folders, and two '$' in one
     # (``cost $x^$ usd``) would otherwise go to the math parser and fail, or draw something else.
     matplotlib.rcParams["text.parse_math"] = False
