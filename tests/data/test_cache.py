@@ -199,3 +199,35 @@ def test_a_folder_several_times_the_memory_allowed_trains_in_bounded_memory(tmp_
     assert streamed - base < allowed, (base, streamed, decoded_mb)
     in_memory = peak_rss_mb(tmp_path, big, "--no-stream")  # the same run holding its split in memory does not fit
     assert in_memory - base > 2 * decoded_mb, (base, in_memory)
+
+
+# --- any loader: CIFAR-10 batches and IDX files are decoded once too ------------------------------
+
+@pytest.mark.parametrize("kind", ["cifar10", "idx"])
+def test_other_loaders_decode_once_and_notice_changed_files(tmp_path, monkeypatch, rng, kind):
+    from imgclass.data import cifar, idx
+
+    if kind == "cifar10":
+        x, y = rng.integers(0, 256, (50, 3, 32, 32), dtype=np.uint8), np.arange(50) % 10
+        cifar.write_cifar10(tmp_path / "d", x, y, x[:20], y[:20])
+        name, options, module, reader = "cifar10", {"data_dir": tmp_path / "d"}, cifar, "read_batch"
+        changed = tmp_path / "d" / cifar.BATCH_DIR / cifar.TEST_BATCH
+    else:
+        x, y = rng.integers(0, 256, (30, 1, 6, 6), dtype=np.uint8), np.arange(30) % 3
+        for part in ("train", "t10k"):
+            idx.write_idx(tmp_path / "d" / f"{part}-images-idx3-ubyte", x[:, 0])
+            idx.write_idx(tmp_path / "d" / f"{part}-labels-idx1-ubyte", y.astype(np.uint8))
+        name, options, module, reader = f"idx:{tmp_path / 'd'}", {}, idx, "read_idx"
+        changed = tmp_path / "d" / "t10k-images-idx3-ubyte"
+    calls = []
+    real = getattr(module, reader)
+    monkeypatch.setattr(module, reader, lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = load(name, **options)
+    assert isinstance(first.x_train, DiskImages) and np.array_equal(np.asarray(first.x_train), x)
+    made = len(calls)
+    again = load(name, **options)
+    assert len(calls) == made  # read from the cache: no file parsed again
+    assert np.array_equal(np.asarray(again.x_test), np.asarray(first.x_test)) and again.x_train.mean() == x.mean()
+    os.utime(changed, ns=(1, 10**18))
+    load(name, **options)
+    assert len(calls) > made and len(entries()) == 1  # parsed again, and the stale entry is gone

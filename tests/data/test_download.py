@@ -442,7 +442,8 @@ def test_load_mnist_downloads_into_data_dir_then_loads_offline(
     for name, digest in md5s.items():
         assert md5((data_dir / name).read_bytes()) == digest
     assert leftovers(isolated) == []
-    assert not (isolated / "cache").exists()  # nothing went to the cache
+    cache = isolated / "cache" / "imgclass"  # no download went to the cache (only the decoded images did)
+    assert [p.name for p in cache.iterdir()] == ["decoded"] and not (isolated / "cache" / "mnist").exists()
     assert sorted(request_log) == sorted([f"/nowhere/{n}" for n in md5s] + [f"/mnist/{n}" for n in md5s])
 
     # Second load: no server reachable, files are found locally.
@@ -535,7 +536,8 @@ def test_load_cifar10_downloads_then_loads_offline(
     assert md5((data_dir / cifar.ARCHIVE).read_bytes()) == digest
     assert (data_dir / cifar.BATCH_DIR / cifar.TEST_BATCH).is_file()
     assert leftovers(isolated) == []
-    assert not (isolated / "cache").exists()
+    cache = isolated / "cache" / "imgclass"  # no download went to the cache (only the decoded images did)
+    assert [p.name for p in cache.iterdir()] == ["decoded"] and not (isolated / "cache" / "cifar10").exists()
 
     monkeypatch.setattr(cifar, "CIFAR10_URL", f"{dead_url}/{cifar.ARCHIVE}")
     check_cifar(load("cifar10", data_dir=data_dir), arrays)

@@ -50,8 +50,12 @@ def _header(shape: tuple[int, ...]) -> bytes:
     return b"\x93NUMPY\x01\x00" + (HEADER - 10).to_bytes(2, "little") + body + b" " * pad + b"\n"
 
 
-class DiskImages:
+class DiskImages(np.lib.mixins.NDArrayOperatorsMixin):
     """uint8 images (N, C, H, W) in a ``.npy`` file, read on demand (optionally a subset of its rows).
+
+    Indexing rows (an int, a slice, an int or bool array) reads only those rows. Anything else an
+    ndarray offers (``x.mean()``, ``x / 255``, ``np.stack([x, ...])``) works on the whole array, read
+    into memory for it.
 
     Parameters
     ----------
@@ -133,6 +137,15 @@ class DiskImages:
         x = self._read(self._file_rows(np.arange(len(self))))
         return x if dtype is None else x.astype(dtype)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(np.asarray(v) if isinstance(v, DiskImages) else v for v in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __getattr__(self, name: str):  # any other ndarray attribute or method: on the array, read whole
+        if name.startswith("_") or name in ("path", "index", "rows", "image_shape", "row_bytes", "offset"):
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)
+
     def __copy__(self) -> "DiskImages":
         part = DiskImages.__new__(DiskImages)
         part.__dict__.update(self.__dict__)  # the same open file
@@ -173,8 +186,8 @@ def is_images(x) -> bool:
 
 # --- the cache of one folder part ---------------------------------------------------------
 
-def cache_key(files: list[Path], size: tuple[int, int], channels: int) -> str:
-    h = hashlib.sha256(f"imgclass decoded v{VERSION} size={tuple(size)} channels={channels}\n".encode())
+def cache_key(files: list[Path], size: tuple[int, int], channels: int, tag: str = "") -> str:
+    h = hashlib.sha256(f"imgclass decoded v{VERSION} size={tuple(size)} channels={channels}{tag}\n".encode())
     for p in files:
         st = p.stat()
         h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -278,3 +291,58 @@ def _forget_older(source: str, key: str, size, channels: int) -> None:
             shutil.rmtree(other.parent, ignore_errors=True)
             with contextlib.suppress(OSError):
                 (other.parent.parent / f"{other.parent.name}.lock").unlink()
+
+
+# --- the cache of any loader's arrays ----------------------------------------------------------
+
+def _write_images(path: Path, x: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        f.write(_header(x.shape))
+        for i in range(0, len(x), 4096):
+            f.write(np.ascontiguousarray(x[i:i + 4096], dtype=np.uint8).tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _valid_parts(entry: Path, key: str) -> dict | None:
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        if meta.get("version") != VERSION or meta.get("key") != key:
+            return None
+        for part in ("train", "test"):
+            images = DiskImages(entry / f"images_{part}.npy")
+            labels = np.load(entry / f"labels_{part}.npy", allow_pickle=False)
+            if len(images) != meta["counts"][part] or labels.shape != (len(images),):
+                return None
+        return meta
+    except (OSError, ValueError, KeyError, TypeError, DataError):
+        return None
+
+
+def cached_arrays(files: list[Path], source: str, build) -> tuple[DiskImages, np.ndarray, DiskImages, np.ndarray]:
+    """``(x_train, y_train, x_test, y_test)`` that a loader makes from ``files``, made by ``build()`` only once.
+
+    ``build()`` returns the four arrays (uint8 images (N, C, H, W), labels); they are written to the cache
+    under a key of the files' paths, sizes and modification times, and read back as :class:`DiskImages`.
+    A loader's checks run in ``build``: what is in the cache was checked when it was made.
+    """
+    key = cache_key(list(files), (0, 0), 0, f" source={source}")
+    entry = cache_root() / key
+    with _locked(cache_root() / f"{key}.lock"):
+        if _valid_parts(entry, key) is None:
+            x_train, y_train, x_test, y_test = build()  # raises on bad files: then nothing is written
+            shutil.rmtree(entry, ignore_errors=True)
+            entry.mkdir(parents=True, exist_ok=True)
+            for part, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+                _write_images(entry / f"images_{part}.npy", x)
+                with atomic_write(entry / f"labels_{part}.npy") as fh:
+                    np.save(fh, np.asarray(y, dtype=np.int64))
+            meta = {"version": VERSION, "key": key, "source": source, "image_shape": list(x_train.shape[1:]),
+                    "counts": {"train": len(y_train), "test": len(y_test)}}
+            with atomic_write(entry / "meta.json", "w") as fh:
+                json.dump(meta, fh)
+            _forget_older(source, key, tuple(x_train.shape[2:]), int(x_train.shape[1]))
+    return (DiskImages(entry / "images_train.npy"), np.load(entry / "labels_train.npy", allow_pickle=False),
+            DiskImages(entry / "images_test.npy"), np.load(entry / "labels_test.npy", allow_pickle=False))

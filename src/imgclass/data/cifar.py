@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclass.data.cache import cached_arrays
 from imgclass.data.dataset import Dataset
 from imgclass.data.download import download_dir, download_file, search_dirs
 from imgclass.errors import DataError
@@ -153,12 +154,14 @@ def load_cifar10_dir(directory: Path, name: str = "cifar10") -> Dataset:
     bd = _batch_dir(directory)
     if bd is None:
         raise DataError(f"{directory}: no complete set of CIFAR-10 batches ({', '.join([*TRAIN_BATCHES, TEST_BATCH, META])})")
-    xs, ys = zip(*(read_batch(bd / f) for f in TRAIN_BATCHES))
-    x_test, y_test = read_batch(bd / TEST_BATCH)
-    return Dataset(
-        name=name, x_train=np.concatenate(xs), y_train=np.concatenate(ys),
-        x_test=x_test, y_test=y_test, classes=read_meta(bd / META), source=str(bd),
-    )
+    def build():  # unpickled once; later loads of the same batches read the decoded-image cache
+        xs, ys = zip(*(read_batch(bd / f) for f in TRAIN_BATCHES))
+        return (np.concatenate(xs), np.concatenate(ys), *read_batch(bd / TEST_BATCH))
+
+    files = [bd / f for f in (*TRAIN_BATCHES, TEST_BATCH)]
+    x_train, y_train, x_test, y_test = cached_arrays(files, f"cifar10 {bd.resolve()}", build)
+    return Dataset(name=name, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                   classes=read_meta(bd / META), source=str(bd))
 
 
 def load_cifar10(data_dir=None, download: bool = True) -> Dataset:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclass.data.cache import cached_arrays
+
 from imgclass.data.dataset import Dataset
 from imgclass.data.download import download_dir, download_file, search_dirs
 from imgclass.errors import DataError
@@ -185,36 +187,35 @@ def load_idx_dir(directory: str | os.PathLike, name: str, classes: list[str] | N
             f"{directory}: missing IDX files {', '.join(missing)} (.gz or raw); "
             "a dataset directory needs all four of " + ", ".join(IDX_FILES.values())
         )
-    parts = {role: read_idx(path) for role, path in files.items()}
-    for part in ("train", "test"):
-        x, y = parts[f"{part}_images"], parts[f"{part}_labels"]
-        if x.ndim != 3 or x.dtype != np.uint8:
-            raise DataError(f"{files[part + '_images']}: expected uint8 images (N, H, W), got {x.dtype} {x.shape}")
-        if y.ndim != 1:
-            raise DataError(f"{files[part + '_labels']}: expected labels (N,), got shape {y.shape}")
-        if y.dtype.kind not in "iu":
-            raise DataError(f"{files[part + '_labels']}: labels must be integers, got {y.dtype}")
+    def build():  # read and checked once; later loads of the same files read the decoded-image cache
+        parts = {role: read_idx(path) for role, path in files.items()}
+        for part in ("train", "test"):
+            x, y = parts[f"{part}_images"], parts[f"{part}_labels"]
+            if x.ndim != 3 or x.dtype != np.uint8:
+                raise DataError(f"{files[part + '_images']}: expected uint8 images (N, H, W), got {x.dtype} {x.shape}")
+            if y.ndim != 1:
+                raise DataError(f"{files[part + '_labels']}: expected labels (N,), got shape {y.shape}")
+            if y.dtype.kind not in "iu":
+                raise DataError(f"{files[part + '_labels']}: labels must be integers, got {y.dtype}")
+            if len(x) != len(y):
+                raise DataError(
+                    f"{directory}: {part} has {len(x)} images but {len(y)} labels; "
+                    "the image and label files do not belong together"
+                )
+        return (parts["train_images"][:, None], parts["train_labels"],  # (N, H, W) -> (N, 1, H, W)
+                parts["test_images"][:, None], parts["test_labels"])
+
+    x_train, y_train, x_test, y_test = cached_arrays(list(files.values()), f"idx {directory.resolve()}", build)
+    for part, y in (("train", y_train), ("test", y_test)):
         if classes is None and len(y) and not (0 <= y.min() and y.max() < MAX_CLASSES):  # names are made per label
             raise DataError(f"{files[part + '_labels']}: labels run from {y.min()} to {y.max()}, but imgclass takes "
                             f"0 .. {MAX_CLASSES - 1} ({MAX_CLASSES} classes at most); the file is damaged or not "
                             "a label file")
-        if len(x) != len(y):
-            raise DataError(
-                f"{directory}: {part} has {len(x)} images but {len(y)} labels; "
-                "the image and label files do not belong together"
-            )
     if classes is None:
-        top = max(parts["train_labels"].max(initial=0), parts["test_labels"].max(initial=0))
+        top = max(y_train.max(initial=0), y_test.max(initial=0))
         classes = [str(k) for k in range(int(top) + 1)]
-    return Dataset(
-        name=name,
-        x_train=parts["train_images"][:, None],  # (N, H, W) -> (N, 1, H, W)
-        y_train=parts["train_labels"],
-        x_test=parts["test_images"][:, None],
-        y_test=parts["test_labels"],
-        classes=classes,
-        source=str(directory),
-    )
+    return Dataset(name=name, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, classes=classes,
+                   source=str(directory))
 
 
 def load_mnist_like(name: str, data_dir=None, download: bool = True) -> Dataset:
