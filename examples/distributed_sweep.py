@@ -36,12 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import optuna
-    from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     def bounds(text):
         low, high = (float(v) for v in text.split(":"))
         return low, high
+
+    failures = []  # this worker's failed trials, in a row
 
     def objective(trial: optuna.Trial) -> float:
         params = {"lr": trial.suggest_float("lr", *bounds(args.lr), log=True),
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                *(f"--{k}={v}" for k, v in params.items()), "--no-test", "--no-progress", "--out", str(out)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:  # a failed trial is marked failed in the study; the sweep goes on
+            failures.append(trial.number)
             raise RuntimeError(f"trial {trial.number} failed: {done.stderr.strip().splitlines()[-1:]}")
         (result,) = out.glob("*/results.json")
         value = json.loads(result.read_text())["val_accuracy"]
@@ -60,8 +62,18 @@ def main(argv: list[str] | None = None) -> int:
 
     study = optuna.create_study(study_name=args.study, storage=args.storage, direction="maximize",
                                 load_if_exists=True)
-    study.optimize(objective, callbacks=[MaxTrialsCallback(args.trials, states=(TrialState.COMPLETE,))],
-                   catch=(RuntimeError,))
+
+    def complete() -> int:  # read from the storage before every trial: the workers' shared count
+        return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+    while complete() < args.trials:  # several workers may overshoot by one trial each, never fall short
+        before = len(failures)
+        study.optimize(objective, n_trials=1, catch=(RuntimeError,))
+        if len(failures) == before:
+            failures.clear()
+        elif len(failures) >= 3:
+            print("three trials in a row failed; see the errors above", file=sys.stderr)
+            return 1
     best = study.best_trial
     print(f"best of {len(study.get_trials(states=(TrialState.COMPLETE,)))} trials: val accuracy {best.value:.4f} "
           f"({best.user_attrs['run_dir']})")

@@ -21,6 +21,6 @@ def test_a_sweep_of_torchrun_trials_shares_one_postgres_study(tmp_path, postgres
     assert r.returncode == 0, r.stderr
     assert "best of 2 trials" in r.stdout and "imgclass train --dataset digits" in r.stdout
     results = [json.loads(p.read_text()) for p in (tmp_path / "trials").glob("dist1/*/*/results.json")]
-    assert len(results) == 2
+    assert len(results) == 2, r.stderr[-3000:]
     for res in results:
         assert res["processes"] == 2 and res["test_accuracy"] is None and res["val_accuracy"] > 0
