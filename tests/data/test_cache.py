@@ -60,6 +60,8 @@ def test_disk_images_read_like_the_array(disk):
     part = d.take([20, 3, 3, 11])
     assert part.shape == (4, 3, 4, 5) and np.array_equal(np.asarray(part), x[[20, 3, 3, 11]])
     assert np.array_equal(part.take([2, 0])[1], x[20])  # a subset of a subset
+    mask = x[:, 0, 0, 0] > 100
+    assert np.array_equal(np.asarray(d.take(mask)), x[mask]) and np.array_equal(d.take([]).shape, (0, 3, 4, 5))
     with pytest.raises(IndexError):
         d[[23]]
 

@@ -109,8 +109,11 @@ class DiskImages(np.lib.mixins.NDArrayOperatorsMixin):
         """Rows ``indices`` as a new DiskImages over the same file (no data is read)."""
         if axis != 0:
             raise DataError("DiskImages.take works on rows (axis 0) only")
+        indices = np.asarray(indices)
+        if indices.dtype == bool:
+            indices = np.flatnonzero(indices)
         part = copy.copy(self)
-        part.index = self._file_rows(np.asarray(indices, dtype=np.int64).reshape(-1))
+        part.index = self._file_rows(indices.astype(np.int64).reshape(-1))
         return part
 
     def _file_rows(self, rows: np.ndarray) -> np.ndarray:
