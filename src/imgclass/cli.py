@@ -116,6 +116,18 @@ def distributed_launch() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    if code and distributed_launch():
+        # one of several processes failed: leave now, with its message printed and nothing left to write
+        # (every file is written atomically); tearing the process group down while the others exit can make
+        # gloo abort the process (SIGABRT), and the exit status would no longer say what happened
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="imgclass: %(levelname)s: %(message)s", stream=sys.stderr)

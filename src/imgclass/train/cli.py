@@ -135,10 +135,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ImgclassError(f"--seeds must be an integer >= 1 (the number of runs), got {args.seeds}")
     if args.seeds > 1 and distributed.launched():
         raise ImgclassError(distributed.NO_SEEDS)
-    try:
-        return _cmd_train(args)
-    finally:
-        distributed.shutdown()
+    code = _cmd_train(args)  # on an error under torchrun, imgclass.cli.main ends the process without a teardown
+    distributed.shutdown()
+    return code
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
