@@ -64,6 +64,17 @@ def test_text_form():
         ModelSpec.parse("linear:10")
 
 
+def test_a_preset_takes_options_on_top():
+    classic = PRESETS["cifar-classic"]
+    assert ModelSpec.parse("cifar-classic;bn;nobias") == ModelSpec.from_dict(
+        {**classic.to_dict(), "batchnorm": True, "bias": False})
+    assert ModelSpec.parse("efficientnet-lite0;size=224") == ModelSpec(kind="efficientnet", size=224)
+    with pytest.raises(ImgclassError, match="takes no list after ':'"):
+        ModelSpec.parse("cifar-classic:16,32")
+    with pytest.raises(ImgclassError, match="'widths' does not apply to cnn models"):
+        ModelSpec.parse("cifar-classic;widths=8")
+
+
 def test_cifar_classic_is_three_conv_relu_pool_blocks_and_two_affine_layers():
     net = build_numpy(PRESETS["cifar-classic"], (3, 32, 32), 10).net
     kinds = [type(layer).__name__ for layer in net.layers]

@@ -148,8 +148,10 @@ class ModelSpec:
         ``kind[:n,n,...][;option[=value]]...`` where the list after the colon
         is ``hidden`` (mlp), ``channels`` (cnn) or ``blocks`` (resnet); ``bn``
         means ``batchnorm=true`` and ``nobias`` means ``bias=false``.
+        A preset's name may head the options too: ``"cifar-classic;bn;nobias"``.
         Examples: ``"mlp:512,256;dropout=0.5"``, ``"cnn:32,64;fc=128;bn;dropout=0.25"``,
-        ``"resnet:3,3,3;widths=16,32,64"``, ``"linear;nobias"``, ``"cifar-classic"``.
+        ``"resnet:3,3,3;widths=16,32,64"``, ``"linear;nobias"``, ``"cifar-classic"``,
+        ``"efficientnet-lite0;size=224"``.
         """
         text = text.strip()
         if text in PRESETS:
@@ -158,7 +160,9 @@ class ModelSpec:
         kind, _, main = head.partition(":")
         kind = kind.strip()
         values: dict[str, Any] = {"kind": kind}
-        if main:
+        if kind in PRESETS and not main:  # a preset with options on top: "efficientnet-lite0;size=224"
+            values = PRESETS[kind].to_dict()
+        elif main:
             if kind not in _MAIN:
                 raise ImgclassError(f"{kind!r} takes no list after ':' in {text!r}")
             values[_MAIN[kind]] = main
