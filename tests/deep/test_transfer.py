@@ -96,3 +96,32 @@ def test_onnxruntime_features_equal_pytorchs(size, rng):
     (graph,) = transfer.cache_dir().glob("*.onnx")
     graph.write_bytes(b"damaged")  # a damaged graph on disk is exported again
     assert np.abs(transfer.feature_runner(net, "cpu", (1, 20, 20))(x) - ref).max() < 1e-4
+
+
+def test_flips_of_a_frozen_backbone_train_on_the_mirrored_images_cached_features(rng, monkeypatch):
+    """--flip keeps a frozen backbone on cached features: a flipped sample is its mirror image's features, and
+    the steps equal those of running the backbone on the randomly flipped images themselves."""
+    from imgclass.train.engines import build_engine
+
+    calls = []
+    real = transfer.feature_runner
+    monkeypatch.setattr(transfer, "feature_runner", lambda *a: (run := real(*a)) and (
+        lambda xb: calls.append(len(xb)) or run(xb)))
+    x = rng.random((40, 3, 12, 12), dtype=np.float32)
+    x[:, :, :, :6] *= 0.2  # images unlike their mirrors
+    y = np.arange(40) % 4
+    cfg = TrainConfig(dataset="digits", model="efficientnet;size=32;dropout=0", flip=True, lr=1e-2, batch_size=8)
+    weights = []
+    for on_features in (True, False):
+        torch.manual_seed(0)
+        engine = build_engine(cfg, (3, 12, 12), 4, total_steps=5)
+        assert engine.on_features
+        engine.on_features = on_features  # False: the backbone runs on every (flipped) batch, as without a cache
+        engine.bind(x, y)
+        for step in range(5):
+            engine.train_step(np.arange(step * 8, step * 8 + 8))
+        weights.append(engine.module.fc.weight.detach().clone())
+        if on_features:
+            assert sum(calls) == 80  # each image and each mirror image once, not once per step
+    assert not torch.allclose(weights[0], TransferNet(3, 4, size=32).fc.weight)
+    torch.testing.assert_close(weights[0], weights[1], rtol=1e-3, atol=1e-5)

@@ -76,10 +76,15 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, mode:
     return out.gather(3, col_idx[:, None, None, :].expand(n, c, h, w))  # (N, C, H, W)
 
 
+def flip_draws(n: int, generator: torch.Generator, p: float = 0.5, rows=None) -> torch.Tensor:
+    """Which of ``n`` samples a random flip mirrors: (n,) bool on the CPU; ``rows`` as for random_crop."""
+    return _draw((), n, rows, lambda size: torch.rand(size, generator=generator)) < p
+
+
 def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5, rows=None) -> torch.Tensor:
     """Mirror each sample left-right with probability ``p``. (N, C, H, W) -> (N, C, H, W); ``rows`` as for random_crop."""
     _check(x)
-    flip = (_draw((), len(x), rows, lambda size: torch.rand(size, generator=generator)) < p).to(x.device)  # (N,)
+    flip = flip_draws(len(x), generator, p, rows).to(x.device)  # (N,)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
@@ -182,6 +187,14 @@ class Augment:
         if self.jitter:
             x = color_jitter(x, self.jitter, self.generator, mean=self.mean, std=self.std, rows=rows)
         return x
+
+    def flips(self, n: int, rows=None) -> torch.Tensor:
+        """The draws of a flip alone for a batch of ``n``: (n,) bool, which samples are mirrored.
+
+        What ``Augment(flip=True)`` would mirror of that batch; for data that are not images (a frozen
+        backbone's features of the images and of their mirrors), so the same seed flips the same samples.
+        """
+        return flip_draws(n, self.generator, rows=rows)
 
     def state_dict(self) -> dict:
         """The generator's state: restoring it reproduces every later batch exactly."""

@@ -121,10 +121,11 @@ class TorchEngine:
         self.x = self.y = None
         self.streamed = False
         self.net = None  # what a training step calls: the module (or its head), in DistributedDataParallel under torchrun
-        # a frozen pretrained backbone and no augmentation of the training images: the classifier trains on
-        # the backbone's features, computed once per image (and cached on disk, imgclass.deep.transfer)
+        # a frozen pretrained backbone and no augmentation but flips: the classifier trains on the backbone's
+        # features, computed once per image and once per mirrored image (cached on disk, imgclass.deep.transfer)
         self.on_features = isinstance(module, TransferNet) and module.frozen and not (
-            cfg.crop_padding or cfg.flip or cfg.jitter or self.progressive or cfg.tta_shift)
+            cfg.crop_padding or cfg.jitter or self.progressive or cfg.tta_shift)
+        self.x_mirrored = None  # on features with flip: the mirrored training images' features
 
     def _optimizers(self, cfg) -> list[torch.optim.Optimizer]:
         """The optimizer of ``cfg`` over the weights (L2) and the rest (biases, batchnorm: lr x norm_lr_scale);
@@ -160,6 +161,8 @@ class TorchEngine:
         self.streamed = isinstance(x_train, Transformed) and not self.on_features
         if self.on_features:
             self.x = self._features(x_train)
+            if self.cfg.flip:
+                self.x_mirrored = self._features(x_train, flip=True)
         else:
             self.x = x_train if self.streamed else self._tensor(x_train)
         self.y = torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(self.device)
@@ -192,6 +195,9 @@ class TorchEngine:
         part = self.world.shard(n)
         index = torch.from_numpy(idx[part]).to(self.device)
         xb, yb = self._rows(idx[part]), self.y[index]
+        if self.x_mirrored is not None:  # a random flip of the image is a random pick of its mirror's features
+            xb = torch.where(self.augment.flips(len(idx), rows=(part, n)).to(self.device)[:, None],
+                             self.x_mirrored[index], xb)
         if self.x.ndim == 4:
             xb = self.augment(xb, rows=(part, n))
             if self.progressive and self.steps < self.progressive[1] * self.total_steps:
