@@ -1,4 +1,4 @@
-"""Transfer learning on CIFAR-10 photos: from scratch vs the pretrained EfficientNet-Lite0 (about 30 minutes).
+"""Transfer learning on CIFAR-10 photos: from scratch vs the pretrained EfficientNet-Lite0 (about an hour).
 
     tar xzf ../shared/data/cifar10-jpeg.tar.gz -C DATA      # DATA/train/<class>/*.jpg, DATA/test/<class>/*.jpg
     python benchmarks/transfer.py --data-dir DATA
@@ -11,14 +11,14 @@ library calls of ``imgclass train --dataset folder:DIR``:
 scratch       the best from-scratch model imgclass has for it: the default cnn recipe and the fast net
               (``--model fast:48,192,192``, the CIFAR-10 default); the better on validation is reported
 head          ``--model efficientnet-lite0`` (frozen backbone, a new classifier on cached features)
-finetune      ``--model efficientnet-lite0 --finetune all --epochs 4`` (every layer; pretrained ones at 1/10
+finetune      ``--model efficientnet-lite0 --finetune all`` (every layer, 4 epochs; pretrained ones at 1/10
               of the rate)
 full_head     ``--model efficientnet-lite0`` on all 50,000 training images (features cached; the test
-              images' features come from the head run's cache; ~15 min)
+              images' features come from the head run's cache)
 ============= =====================================================================================
 
-The images are resized to 128 px inside the net (the default ``size``). The last line is one JSON object
-with ``scratch_test``, ``head_test``, ``finetune_test``, ``full_head_test``, the matching ``*_seconds`` (the
+The images are resized inside the net to the default ``size`` (224 px, the weights' own). The last line is
+one JSON object with ``scratch_test``, ``head_test``, ``finetune_test``, ``full_head_test``, the matching ``*_seconds`` (the
 Trainer's time: for a frozen backbone only the classifier's steps, its feature pass comes before) and
 ``*_total_seconds`` (the whole run: loading the images, the feature pass or the training, the one test).
 """
@@ -32,6 +32,7 @@ import platform
 import time
 from pathlib import Path
 
+from imgclass.modelspec import ModelSpec
 from imgclass.train import TrainConfig
 from imgclass.train.run import train
 
@@ -74,7 +75,8 @@ def main() -> None:
     if not (data / "train").is_dir() or not (data / "test").is_dir():
         raise SystemExit(f"{data}: no train/ and test/ folders; extract ../shared/data/cifar10-jpeg.tar.gz there")
     small = f"folder:{subset(data, Path(args.out) / f'small-{args.per_class}', args.per_class)}"
-    figures: dict = {"benchmark": "transfer", "per_class": args.per_class, "size": 128,
+    figures: dict = {"benchmark": "transfer", "per_class": args.per_class, 
+                     "size": ModelSpec.parse("efficientnet-lite0").size,
                      "cpu": platform.processor() or platform.machine(), "threads": os.cpu_count()}
 
     if "scratch" in args.only:
@@ -86,8 +88,7 @@ def main() -> None:
     if "head" in args.only:
         run("head", TrainConfig(dataset=small, model="efficientnet-lite0"), args.out, figures)
     if "finetune" in args.only:
-        run("finetune", TrainConfig(dataset=small, model="efficientnet-lite0", finetune="all", epochs=4), args.out,
-            figures)
+        run("finetune", TrainConfig(dataset=small, model="efficientnet-lite0", finetune="all"), args.out, figures)
     if "full_head" in args.only:
         run("full_head", TrainConfig(dataset=f"folder:{data}", model="efficientnet-lite0"), args.out, figures)
     if "head_test" in figures and "scratch_test" in figures:

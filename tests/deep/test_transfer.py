@@ -26,8 +26,9 @@ def test_the_head_trains_on_cached_features_and_the_backbone_stays_imagenets(tmp
 
     monkeypatch.setattr(transfer, "feature_runner", counted)
     first = train(TrainConfig(**SMALL), run_dir=tmp_path / "a", progress=False)
-    assert sum(calls) == 1213 + 135 + 449  # every train, val and test image once, never per step
-    assert len(list(transfer.cache_dir().glob("*.npy"))) == 3
+    # every train, val and test image once, and its mirror image once (the recipe's flips), never per step
+    assert sum(calls) == 2 * (1213 + 135 + 449)
+    assert len(list(transfer.cache_dir().glob("*.npy"))) == 6
     assert len(list(transfer.cache_dir().glob("*.onnx"))) == 1  # on the CPU the backbone runs in onnxruntime
     calls.clear()
     second = train(TrainConfig(**SMALL, seed=0), run_dir=tmp_path / "b", progress=False)

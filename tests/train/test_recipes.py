@@ -26,6 +26,7 @@ def cli_config(*argv: str) -> TrainConfig:
     (["--dataset", "cifar10"], dict(dataset="cifar10")),
     (["--dataset", "cifar10", "--engine", "numpy"], dict(dataset="cifar10", engine="numpy")),
     (["--dataset", "cifar10", "--recipe", "numpy-cnn"], dict(dataset="cifar10", recipe="numpy-cnn")),
+    (["--model", "efficientnet-lite0", "--finetune", "all"], dict(model="efficientnet-lite0", finetune="all")),
     ([], {}),
 ])
 def test_python_and_the_command_line_resolve_the_same_config(argv, python):
@@ -56,6 +57,15 @@ def test_presets_get_their_kinds_recipe():
     assert classic.kind == "cnn"
     for name, value in {**recipes.KIND["cnn"], **recipes.DATASET[("cnn", "cifar10")]}.items():
         assert getattr(classic, name) == value, name
+
+
+def test_training_a_pretrained_net_whole_takes_its_fine_tuning_recipe():
+    head = TrainConfig(model="efficientnet-lite0")
+    whole = TrainConfig(model="efficientnet-lite0", finetune="all")
+    assert head.finetune == "head" and head.epochs == recipes.KIND["efficientnet"]["epochs"]
+    assert whole.epochs == recipes.FINETUNING[("efficientnet", "all")]["epochs"] != head.epochs
+    assert whole.flip == head.flip and whole.lr == head.lr  # the rest is the kind's
+    assert TrainConfig(model="efficientnet-lite0", finetune="all", epochs=2).epochs == 2  # a value given wins
 
 
 def test_a_flag_or_argument_given_wins_and_the_numpy_engine_leaves_out_torch_settings():
@@ -100,6 +110,8 @@ def test_help_is_generated_from_the_recipe_table(capsys):
         assert f"{kind} {recipes._row(recipes.KIND[kind])}" in out
     for key, values in recipes.DATASET.items():
         assert " on ".join(key[:2]) in out and recipes._row(values) in out
+    for (kind, mode), values in recipes.FINETUNING.items():
+        assert f"{kind} --finetune {mode} {recipes._row(values)}" in out
     for name in recipes.NAMED:
         assert f"--recipe {name}" in out
     for (dataset, engine), model in recipes.MODEL.items():

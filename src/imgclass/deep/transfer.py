@@ -54,7 +54,7 @@ class TransferNet(nn.Module):
         The new classifier's initial weights.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, size: int = 128, dropout: float = 0.2,
+    def __init__(self, in_channels: int, num_classes: int, *, size: int = 224, dropout: float = 0.2,
                  pretrained: bool = True, finetune: str = "head", seed: int = 0):
         from imgclass.pretrained.efficientnet import efficientnet_lite0
 

@@ -139,7 +139,8 @@ class TrainConfig:
         if self.model is FROM_RECIPE:
             self.model = named.get("model", recipes.default_model(self.dataset, self.engine))
         self.model = _spec(self.model)
-        values = recipes.resolve(self.model.kind, self.dataset, self.engine, self.recipe)
+        values = recipes.resolve(self.model.kind, self.dataset, self.engine, self.recipe,
+                                 finetune=None if self.finetune is FROM_RECIPE else self.finetune)
         for f in dataclasses.fields(self):
             if getattr(self, f.name) is FROM_RECIPE:
                 setattr(self, f.name, values[f.name])
