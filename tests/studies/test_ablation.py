@@ -58,3 +58,17 @@ def test_the_command_prints_the_ladder_and_refuses_seeds(tmp_path, capsys):
     assert "+ batchnorm" in out and Path(json.loads(out.strip().splitlines()[-1])["run_dir"]).is_dir()
     assert main(["study", "ablation", "--seeds", "3", "--out", str(tmp_path)]) == 1
     assert "--final-seeds" in capsys.readouterr().err
+
+
+def test_the_figure_draws_a_spread_only_where_seeds_give_one():
+    from matplotlib.container import ErrorbarContainer
+
+    from imgclass.studies.ablation import ablation_figure
+
+    rows = [{"step": "baseline", "test_accuracy": 0.6, "test_accuracy_std": None, "val_accuracy": 0.61},
+            {"step": "+ batchnorm", "test_accuracy": 0.7, "test_accuracy_std": 0.01, "val_accuracy": 0.7}]
+    fig = ablation_figure(rows, "t")
+    (bars,) = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+    segments = bars.lines[2][0].get_segments()  # one vertical segment per drawn spread
+    assert len(segments) == 1 and segments[0][:, 0].tolist() == [1, 1]
+    assert segments[0][:, 1].tolist() == pytest.approx([0.69, 0.71])

@@ -52,7 +52,10 @@ def ablation_figure(rows: list[dict], title: str):
     x = list(range(len(rows)))
     acc = [r["test_accuracy"] for r in rows]
     err = [r.get("test_accuracy_std") or 0.0 for r in rows]
-    bars = ax.bar(x, acc, yerr=err, capsize=4, color="tab:blue", label="test accuracy")
+    bars = ax.bar(x, acc, color="tab:blue", label="test accuracy")
+    spread = [(i, a, e) for i, (a, e) in enumerate(zip(acc, err)) if e]  # caps only where seeds give a spread
+    if spread:
+        ax.errorbar(*zip(*spread), fmt="none", ecolor="black", capsize=4)
     ax.bar_label(bars, labels=[f"{a:.4f}" + (f"\n± {e:.4f}" if e else "") for a, e in zip(acc, err)], fontsize=8)
     val = [(i, r["val_accuracy"]) for i, r in enumerate(rows) if r.get("val_accuracy") is not None]
     if val:
