@@ -179,11 +179,12 @@ class TorchEngine:
             net = DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.net = net
 
-    def _rows(self, idx: np.ndarray) -> torch.Tensor:
-        """Training rows ``idx``: an index lookup on the device, or (streamed) read from disk and sent there."""
+    def _rows(self, idx: np.ndarray, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Training rows ``idx``: an index lookup on the device (``index``: ``idx`` already there), or (streamed)
+        read from disk and sent there."""
         if self.streamed:
             return self._tensor(self.x[idx])
-        return self.x[torch.from_numpy(idx).to(self.device)]
+        return self.x[torch.from_numpy(idx).to(self.device) if index is None else index]
 
     @property
     def lr(self) -> float:
@@ -194,7 +195,7 @@ class TorchEngine:
         n = len(idx)
         part = self.world.shard(n)
         index = torch.from_numpy(idx[part]).to(self.device)
-        xb, yb = self._rows(idx[part]), self.y[index]
+        xb, yb = self._rows(idx[part], index), self.y[index]
         if self.x_mirrored is not None:  # a random flip of the image is a random pick of its mirror's features
             xb = torch.where(self.augment.flips(len(idx), rows=(part, n)).to(self.device)[:, None],
                              self.x_mirrored[index], xb)
