@@ -94,8 +94,8 @@ def add_commands(sub, command) -> None:
                    help="sgd: plain full-batch gradient descent (~25 steps to float64 precision at its default lr); "
                         "adam: scale-free but slower")
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate [default: F/2 (10 for 20 filters) for sgd, the inverse of the loss's "
-                        "curvature; 0.1 for adam]")
+                   help="learning rate [default for sgd: F / (λmax + λmin) of the images' patch second moments, "
+                        "the fastest stable step (about F/2 = 10 for 20 filters on the default noise); 0.1 for adam]")
     p.add_argument("--images", type=int, default=100, metavar="N", help="number of standard-normal noise images")
     p.add_argument("--image-size", type=int, default=16, metavar="S", help="images are C x S x S")
     p.add_argument("--out", default="runs/filters", metavar="DIR",
