@@ -102,6 +102,21 @@ def test_linear_train_gamma_averaging_and_decay_reach_the_run(tmp_path, capsys):
     assert round(float(acc), 4) == r["test_accuracy"] >= 0.9
 
 
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_linear_trains_on_a_fraction_of_the_training_split(tmp_path, capsys, command):
+    assert main(["linear", command, "digits", "--train-fraction", "0.25", "--iters", "200", "--out", str(tmp_path),
+                 "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    full = make_split(load("digits"), val=0.1, seed=0)
+    part = make_split(load("digits"), val=0.1, seed=0, train_fraction=0.25)
+    assert r["train_size"] == len(part.y_train) < len(full.y_train) / 3
+    assert (r["val_size"], r["test_size"]) == (len(full.y_val), len(full.y_test))  # only training shrinks
+    assert json.loads((Path(r["run_dir"]) / "config.json").read_text())["train_fraction"] == 0.25
+    assert main(["evaluate", r["run_dir"]]) == 0  # the stored config rebuilds the same split
+    assert main(["linear", command, "digits", "--train-fraction", "0", "--out", str(tmp_path)]) == 1
+    assert "train_fraction must be in (0, 1]" in capsys.readouterr().err
+
+
 def test_linear_bad_gamma_is_a_clear_error(tmp_path, capsys):
     assert main(["linear", "train", "digits", "--gamma", "0", "--out", str(tmp_path)]) == 1
     assert "gamma must be" in capsys.readouterr().err

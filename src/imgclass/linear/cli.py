@@ -11,7 +11,8 @@ from imgclass.train import recipes
 
 def _common(args: argparse.Namespace) -> dict:
     return dict(dataset=dataset_name(args), data_options=data_options(args), loss=args.loss, iters=args.iters,
-                batch_size=args.batch_size, sampling=args.sampling, val=args.val, seed=args.seed,
+                batch_size=args.batch_size, sampling=args.sampling, val=args.val,
+                train_fraction=args.train_fraction, seed=args.seed,
                 normalize=args.normalize, gamma=args.gamma, dtype=args.dtype)
 
 
@@ -69,6 +70,8 @@ def add_linear_args(p: argparse.ArgumentParser, config) -> None:
     g.add_argument("--sampling", choices=("replacement", "epochs"), default=defaults.sampling,
                    help="minibatches drawn with replacement (course assignments) or shuffled epochs")
     add_split_args(g, seed_help="seed of the validation split, initialization and minibatches")
+    g.add_argument("--train-fraction", type=float, default=1.0, metavar="F",
+                   help="train on this seeded, stratified fraction of the training split [1.0]")
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="floating-point precision")
     g.add_argument("--out", default="runs", metavar="DIR", help="parent directory of the run directory")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")

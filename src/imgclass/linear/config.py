@@ -35,6 +35,7 @@ class _Config:
     batch_size: int = 200
     sampling: str = "replacement"
     val: float | int = 0.1
+    train_fraction: float = 1.0
     seed: int = 0
     normalize: str = "pixel"
     gamma: float | None = 1.0
@@ -66,6 +67,9 @@ class _Config:
         if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)) or \
                 not (math.isfinite(self.gamma) and self.gamma > 0):
             raise ImgclassError(f"gamma must be a finite number > 0, got {self.gamma!r}")
+        if isinstance(self.train_fraction, bool) or not isinstance(self.train_fraction, (int, float)) or \
+                not 0 < self.train_fraction <= 1:
+            raise ImgclassError(f"train_fraction must be in (0, 1], got {self.train_fraction!r}")
         if not isinstance(self.data_options, dict):
             raise ImgclassError(f"data_options must be a dict, got {type(self.data_options).__name__}")
         check_split_size(self.val)
@@ -77,8 +81,9 @@ class LinearConfig(_Config):
     :class:`~imgclass.linear.estimators.SoftmaxClassifier`).
 
     ``lr``, ``reg``, ``iters``, ``batch_size``, ``sampling``, ``bias``, ``lr_decay`` and ``averaging`` are the
-    estimator's (``learning_rate``, ``reg``, ``num_iters``, ...); ``val``, ``seed``, ``normalize`` and ``gamma``
-    decide the split and the features. ``lr`` or ``reg`` left out (None) are chosen on the validation split
+    estimator's (``learning_rate``, ``reg``, ``num_iters``, ...); ``val``, ``train_fraction`` (a seeded,
+    stratified part of the training split), ``seed``, ``normalize`` and ``gamma`` decide the split and the
+    features. ``lr`` or ``reg`` left out (None) are chosen on the validation split
     among the recipe's candidates (:data:`imgclass.train.recipes.LINEAR_SEARCH`) by one batched sweep;
     ``gamma`` left out is the dataset's recipe (:data:`imgclass.train.recipes.LINEAR_DATASET`).
     """
