@@ -126,3 +126,16 @@ def test_flips_of_a_frozen_backbone_train_on_the_mirrored_images_cached_features
             assert sum(calls) == 80  # each image and each mirror image once, not once per step
     assert not torch.allclose(weights[0], TransferNet(3, 4, size=32).fc.weight)
     torch.testing.assert_close(weights[0], weights[1], rtol=1e-3, atol=1e-5)
+
+
+def test_the_validation_features_are_read_once_not_at_every_evaluation_point(tmp_path, monkeypatch):
+    from imgclass.train import torch_engine
+
+    reads = []
+    real = torch_engine.cached_features
+    monkeypatch.setattr(torch_engine, "cached_features",
+                        lambda net, x, **kw: reads.append((len(x), kw["flip"])) or real(net, x, **kw))
+    r = train(TrainConfig(**{**SMALL, "epochs": 3}, eval_points=3), run_dir=tmp_path / "r", progress=False)
+    assert r["epochs_done"] == 3
+    # train, val and test images and their mirrors: each read once, though val is scored at 3 points
+    assert sorted(reads) == sorted((n, flip) for n in (1213, 135, 449) for flip in (False, True))

@@ -126,6 +126,7 @@ class TorchEngine:
         self.on_features = isinstance(module, TransferNet) and module.frozen and not (
             cfg.crop_padding or cfg.jitter or self.progressive or cfg.tta_shift)
         self.x_mirrored = None  # on features with flip: the mirrored training images' features
+        self._feature_memo: dict[bool, tuple] = {}  # flip -> (images, features) of the last images scored
 
     def _optimizers(self, cfg) -> list[torch.optim.Optimizer]:
         """The optimizer of ``cfg`` over the weights (L2) and the rest (biases, batchnorm: lr x norm_lr_scale);
@@ -153,8 +154,18 @@ class TorchEngine:
                          channels_last=self.channels_last)
 
     def _features(self, x: np.ndarray, flip: bool = False) -> torch.Tensor:
-        return torch.from_numpy(cached_features(self.module, x, device=self.device, flip=flip,
-                                                progress=len(x) > 2000)).to(self.device)
+        """The frozen backbone's features of images ``x`` (of their mirror images with ``flip``).
+
+        Kept for the last arrays seen, so the validation set scored at every evaluation point is hashed
+        and read from the disk cache once, not once per point.
+        """
+        memo = self._feature_memo.get(flip)
+        if memo is not None and memo[0] is x:
+            return memo[1]
+        f = torch.from_numpy(cached_features(self.module, x, device=self.device, flip=flip,
+                                             progress=len(x) > 2000)).to(self.device)
+        self._feature_memo[flip] = (x, f)
+        return f
 
     def bind(self, x_train: np.ndarray, y_train: np.ndarray) -> None:
         """Take the training set: as one tensor on the device, as features, or (streamed) as rows read per batch."""
