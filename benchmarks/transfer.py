@@ -17,10 +17,11 @@ full_head     ``--model efficientnet-lite0`` on all 50,000 training images (feat
               images' features come from the head run's cache)
 ============= =====================================================================================
 
-The images are resized inside the net to the default ``size`` (224 px, the weights' own). The last line is
-one JSON object with ``scratch_test``, ``head_test``, ``finetune_test``, ``full_head_test``, the matching ``*_seconds`` (the
-Trainer's time: for a frozen backbone only the classifier's steps, its feature pass comes before) and
-``*_total_seconds`` (the whole run: loading the images, the feature pass or the training, the one test).
+The images are resized inside the net to the default ``size`` (224 px, the weights' own). The last line
+is one JSON object with ``scratch_test``, ``head_test``, ``finetune_test``, ``full_head_test``, the matching
+``*_seconds`` (the Trainer's time: for a frozen backbone only the classifier's steps, its feature pass comes
+before) and ``*_total_seconds`` (the whole run: loading the images, the feature pass or the training, the one
+test).
 """
 
 from __future__ import annotations
