@@ -62,6 +62,13 @@ def check_split_size(size: float | int, what: str = "val (--val)") -> float | in
     return size
 
 
+def check_train_fraction(fraction: float) -> float:
+    """``fraction`` if it can pick a part of a training split: a real number in (0, 1]; checked before data loads."""
+    if isinstance(fraction, (bool, np.bool_)) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+        raise DataError(f"train_fraction must be in (0, 1], got {fraction!r}")
+    return fraction
+
+
 def stratified_indices(y: np.ndarray, size: float | int, seed: int, stratify: bool = True,
                        what: str = "split size") -> tuple[np.ndarray, np.ndarray]:
     """Pick ``size`` (fraction or count) of the samples; return (picked, rest), each sorted.
@@ -114,8 +121,7 @@ def make_split(
         (e.g. 0.1 for a 10% training-size study). The validation set does
         not change with it.
     """
-    if not 0.0 < train_fraction <= 1.0:
-        raise DataError(f"train_fraction must lie in (0, 1], got {train_fraction}")
+    check_train_fraction(train_fraction)
     if len(dataset.y_test) == 0:  # refused before any training: every run ends with its one test evaluation
         raise DataError(f"{dataset.name} has no test images, and every run is tested once at the end: give a "
                         "folder dataset a test/ subfolder or --test-fraction > 0 (e.g. 0.2)")

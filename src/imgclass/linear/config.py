@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imgclass.data.splits import check_split_size
+from imgclass.data.splits import check_split_size, check_train_fraction
 from imgclass.errors import ImgclassError, check_config_dict
 from imgclass.linear.search import check_pair, grid, random_configs
 from imgclass.train import recipes
@@ -67,9 +67,7 @@ class _Config:
         if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float)) or \
                 not (math.isfinite(self.gamma) and self.gamma > 0):
             raise ImgclassError(f"gamma must be a finite number > 0, got {self.gamma!r}")
-        if isinstance(self.train_fraction, bool) or not isinstance(self.train_fraction, (int, float)) or \
-                not 0 < self.train_fraction <= 1:
-            raise ImgclassError(f"train_fraction must be in (0, 1], got {self.train_fraction!r}")
+        check_train_fraction(self.train_fraction)
         if not isinstance(self.data_options, dict):
             raise ImgclassError(f"data_options must be a dict, got {type(self.data_options).__name__}")
         check_split_size(self.val)

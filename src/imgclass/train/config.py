@@ -17,7 +17,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from imgclass.data.splits import check_split_size
+from imgclass.data.splits import check_split_size, check_train_fraction
 from imgclass.errors import ImgclassError, check_config_dict
 from imgclass.fileio import check_name
 from imgclass.modelspec import ModelSpec
@@ -190,8 +190,7 @@ class TrainConfig:
             raise ImgclassError(f"sync_bn must be true or false, got {self.sync_bn!r}")
         if self.finetune not in FINETUNE:
             raise ImgclassError(f"finetune must be one of {', '.join(FINETUNE)}, got {self.finetune!r}")
-        if not 0 < self.train_fraction <= 1:
-            raise ImgclassError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        check_train_fraction(self.train_fraction)
         if not 0 <= self.ema < 1:
             raise ImgclassError(f"ema must be a decay in [0, 1) (e.g. 0.999; 0 = off), got {self.ema}")
         if self.label_smoothing >= 1:
