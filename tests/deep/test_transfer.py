@@ -139,3 +139,25 @@ def test_the_validation_features_are_read_once_not_at_every_evaluation_point(tmp
     assert r["epochs_done"] == 3
     # train, val and test images and their mirrors: each read once, though val is scored at 3 points
     assert sorted(reads) == sorted((n, flip) for n in (1213, 135, 449) for flip in (False, True))
+
+
+def test_a_head_with_a_hidden_layer_trains_on_the_cached_features_and_older_runs_load_as_one_layer(tmp_path):
+    import json
+
+    from torch import nn
+
+    r = train(TrainConfig(**{**SMALL, "model": "efficientnet;size=32;hidden=24", "epochs": 4}), run_dir=tmp_path / "h",
+              progress=False)
+    model = load_model(tmp_path / "h")
+    net = model.scorer.eval_module
+    assert [tuple(m.weight.shape) for m in net.modules() if isinstance(m, nn.Linear)] == [(24, 1280), (10, 24)]
+    assert model.config.model.hidden == (24,) and r["test_accuracy"] > 0.3  # ten digits: chance is 0.1
+
+    # a run written before ``hidden`` existed has no such key: its classifier was one Linear layer
+    train(TrainConfig(**{**SMALL, "model": "efficientnet;size=32;hidden="}), run_dir=tmp_path / "old", progress=False)
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    assert cfg["model"].pop("hidden") == []
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
+    old = load_model(tmp_path / "old")
+    assert old.config.model.hidden == () and isinstance(old.scorer.eval_module.fc, nn.Linear)
+    assert not any(isinstance(m, nn.Linear) for m in old.scorer.eval_module.hidden.modules())

@@ -27,6 +27,8 @@ TORCH_RUNS = {
     # the fast recipe's pieces that change evaluation: shifted and flipped views, channels_last, lookahead
     "resnet": dict(model="resnet:1,1;widths=8,16", epochs=2, tta_flip=True, tta_shift=True, lookahead=True,
                    channels_last=True, optimizer="nesterov", lr=0.05),
+    # transfer learning: the pretrained backbone, its resize and scaling, a new classifier with a hidden layer
+    "transfer": dict(model="efficientnet;size=32;hidden=16", epochs=1),
 }
 
 

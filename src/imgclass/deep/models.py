@@ -59,7 +59,7 @@ def build_torch(spec: ModelSpec, in_shape: tuple[int, ...], num_classes: int, *,
             if spec.kind == "fast":
                 return FastNet(in_shape[0], num_classes, widths=spec.widths, seed=seed)
             if spec.kind == "efficientnet":
-                return TransferNet(in_shape[0], num_classes, size=spec.size, dropout=spec.dropout,
+                return TransferNet(in_shape[0], num_classes, size=spec.size, dropout=spec.dropout, hidden=spec.hidden,
                                    pretrained=pretrained, finetune=finetune, seed=seed)
             return ResNet(in_shape[0], num_classes, blocks=spec.blocks, widths=spec.widths, dropout=spec.dropout,
                           seed=seed)

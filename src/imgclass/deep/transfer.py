@@ -3,7 +3,9 @@
 :class:`TransferNet` takes the run's images as the Preprocessor leaves them with ``normalize="none"``
 (values in [0, 1], any size, gray or RGB) and does the rest of what the ImageNet weights expect:
 gray images repeated to three channels, a bilinear resize to ``size`` x ``size``, and the TF-Lite
-scaling ``(x * 255 - 127) / 128``. Its last layer is a new ``Linear(1280, K)``.
+scaling ``(x * 255 - 127) / 128``. The new classifier on the 1280 pooled features is ``Linear(1280, K)``, or
+with ``hidden`` widths a small MLP: ``[dropout - Linear - ReLU]`` per hidden layer, then dropout and the last
+``Linear``.
 
 ``finetune="head"``: the backbone is frozen, in evaluation mode for good (its batchnorm statistics
 stay ImageNet's, its weights get no gradient), and only the classifier trains; the engine then
@@ -37,7 +39,7 @@ FINETUNE = ("head", "all")
 
 
 class TransferNet(nn.Module):
-    """EfficientNet-Lite0 -> global average pool -> dropout -> Linear(1280, num_classes).
+    """EfficientNet-Lite0 -> global average pool -> the new classifier (dropout -> Linear, hidden layers first).
 
     Parameters
     ----------
@@ -46,7 +48,9 @@ class TransferNet(nn.Module):
     size : int
         Images are resized to ``size`` x ``size`` (bilinear) before the stem.
     dropout : float
-        Before the new classifier.
+        Before each of the new classifier's Linear layers.
+    hidden : tuple of int
+        The new classifier's hidden widths (``()``: one Linear layer, a linear classifier of the features).
     pretrained : bool
         Start from the ImageNet weights (else from a random initialization).
     finetune : "head" or "all"
@@ -55,7 +59,7 @@ class TransferNet(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, size: int = 224, dropout: float = 0.2,
-                 pretrained: bool = True, finetune: str = "head", seed: int = 0):
+                 hidden: tuple[int, ...] = (1024,), pretrained: bool = True, finetune: str = "head", seed: int = 0):
         from imgclass.pretrained.efficientnet import efficientnet_lite0
 
         super().__init__()
@@ -67,12 +71,18 @@ class TransferNet(nn.Module):
         self.backbone = efficientnet_lite0(pretrained=pretrained)
         self.backbone._fc = nn.Identity()  # ImageNet's classifier is not used
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(FEATURES, num_classes)
+        widths = (FEATURES, *hidden)
+        layers = []
+        for d_in, d_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(d_in, d_out), nn.ReLU(), nn.Dropout(dropout)]
+        self.hidden = nn.Sequential(*layers)  # empty: the classifier is one Linear layer
+        self.fc = nn.Linear(widths[-1], num_classes)
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            bound = 1 / FEATURES ** 0.5
-            self.fc.weight.copy_(torch.empty_like(self.fc.weight).uniform_(-bound, bound, generator=g))
-            self.fc.bias.zero_()
+            for layer in (*layers[::3], self.fc):
+                bound = 1 / layer.in_features ** 0.5
+                layer.weight.copy_(torch.empty_like(layer.weight).uniform_(-bound, bound, generator=g))
+                layer.bias.zero_()
         if self.frozen:
             for p in self.backbone.parameters():
                 p.requires_grad_(False)
@@ -109,7 +119,7 @@ class TransferNet(nn.Module):
 
     def head(self, f: torch.Tensor) -> torch.Tensor:
         """Pooled features (N, 1280) -> logits (N, K)."""
-        return self.fc(self.dropout(f))
+        return self.fc(self.hidden(self.dropout(f)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

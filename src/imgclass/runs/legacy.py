@@ -58,6 +58,15 @@ def kind_of(path: Path) -> str:
 
 def config_of(path: Path, kind: str) -> dict:
     """The run's configuration without ``kind``."""
+    cfg = _config_of(path, kind)
+    for c in (cfg, cfg.get("config")):  # a training run's config, or the base config of a seeds/sweep/study parent
+        model = c.get("model") if isinstance(c, dict) else None
+        if isinstance(model, dict) and model.get("kind") == "efficientnet" and "hidden" not in model:
+            model["hidden"] = []  # written before the option existed: the new classifier was one Linear layer
+    return cfg
+
+
+def _config_of(path: Path, kind: str) -> dict:
     cfg = read_json(path / CONFIG)
     if isinstance(cfg, dict) and "kind" in cfg:
         return {k: v for k, v in cfg.items() if k != "kind"}
