@@ -161,3 +161,24 @@ def test_a_head_with_a_hidden_layer_trains_on_the_cached_features_and_older_runs
     old = load_model(tmp_path / "old")
     assert old.config.model.hidden == () and isinstance(old.scorer.eval_module.fc, nn.Linear)
     assert not any(isinstance(m, nn.Linear) for m in old.scorer.eval_module.hidden.modules())
+
+
+def test_the_feature_cache_keeps_to_its_limit_and_drops_the_least_recently_used_first(rng, monkeypatch):
+    import os
+
+    net = TransferNet(3, 2, size=32, hidden=())
+    xs = [rng.random((n, 3, 8, 8), dtype=np.float32) for n in (30, 20, 10)]
+    for i, x in enumerate(xs):
+        transfer.cached_features(net, x, device="cpu")
+        (new,) = [f for f in transfer.cache_dir().glob("*.npy") if f.stat().st_mtime > 1e6]
+        os.utime(new, (1000 + i, 1000 + i))  # written in this order, long ago
+    transfer.cached_features(net, xs[0], device="cpu")  # a hit: the oldest file is now the most recently used
+    # 30, 20, 10 and 5 images of 1280 float32 features: 153,728 + 102,528 + 51,328 + 25,728 bytes with the headers
+    monkeypatch.setenv(transfer.CACHE_LIMIT_ENV, "0.00021")
+    transfer.cached_features(net, rng.random((5, 3, 8, 8), dtype=np.float32), device="cpu")
+    kept = sorted(len(np.load(f)) for f in transfer.cache_dir().glob("*.npy"))
+    assert kept == [5, 30]  # the 20 and 10 went, least recently used first, until the cache fit 210,000 bytes
+
+    monkeypatch.setenv(transfer.CACHE_LIMIT_ENV, "lots")
+    with pytest.raises(ImgclassError, match="IMGCLASS_FEATURE_CACHE_GB must be a size in GB"):
+        transfer.cached_features(net, xs[1], device="cpu")

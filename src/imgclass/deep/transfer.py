@@ -21,6 +21,7 @@ CIFAR-10 with 100 images per class (benchmarks/transfer.py): with updating stati
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -144,15 +145,57 @@ def cache_dir() -> Path:
     return Path(base) / "imgclass" / "features"
 
 
+CACHE_LIMIT_ENV = "IMGCLASS_FEATURE_CACHE_GB"
+CACHE_LIMIT_GB = 4.0  # CIFAR-10's 60,000 images at 224 px and their mirrors take 0.6 GB
+
+
+def cache_limit() -> float:
+    """The feature cache's size limit in bytes: ``$IMGCLASS_FEATURE_CACHE_GB`` (default 4)."""
+    text = os.environ.get(CACHE_LIMIT_ENV, "")
+    try:
+        gb = float(text) if text else CACHE_LIMIT_GB
+    except ValueError:
+        gb = -1.0
+    if not gb >= 0:
+        raise ImgclassError(f"${CACHE_LIMIT_ENV} must be a size in GB >= 0, got {text!r}; unset it for "
+                            f"{CACHE_LIMIT_GB:g} GB")
+    return gb * 1e9
+
+
+def evict(keep: Path, limit: float) -> None:
+    """Delete the least recently used feature files until the cache holds at most ``limit`` bytes; ``keep`` (just
+    written) stays.
+
+    A hit refreshes a file's time (:func:`cached_features`), so the files a user keeps training on stay.
+    """
+    entries = []
+    for f in cache_dir().glob("*.npy"):
+        try:
+            st = f.stat()
+        except OSError:
+            continue  # removed meanwhile by another run
+        entries.append((st.st_mtime, st.st_size, f))
+    total = sum(size for _, size, _ in entries)
+    for _, size, f in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        if f != keep:
+            f.unlink(missing_ok=True)
+            total -= size
+
+
 def cached_features(net: TransferNet, x: np.ndarray, *, device, batch_size: int = 64, flip: bool = False,
                     progress: bool = False, key: str | None = None) -> np.ndarray:
     """The frozen backbone's pooled features (N, 1280) float32 of images ``x`` (N, C, H, W) in [0, 1].
 
     Read from the cache when these exact images (their bytes), backbone and size were seen before;
     computed in evaluation mode (and written atomically to the cache) otherwise. ``flip``: of the
-    mirrored images (for flip test-time augmentation).
+    mirrored images (for flip test-time augmentation). The cache keeps at most ``$IMGCLASS_FEATURE_CACHE_GB``
+    (:func:`cache_limit`): after a write, the least recently used files go first.
     """
     from tqdm.auto import tqdm
+
+    limit = cache_limit()  # a bad limit is an error before the feature pass, not after it
 
     digest = hashlib.sha256()
     for i in range(0, len(x), 4096):  # in pieces: ``x`` may be images read from disk (data.preprocess.Transformed)
@@ -164,6 +207,8 @@ def cached_features(net: TransferNet, x: np.ndarray, *, device, batch_size: int 
         try:
             f = np.load(path, allow_pickle=False)
             if f.shape == (len(x), FEATURES):
+                with contextlib.suppress(OSError):  # a read-only cache is still read
+                    os.utime(path)  # recently used: the last to be evicted
                 return f
         except (OSError, ValueError):
             pass  # a damaged cache entry is computed again
@@ -180,6 +225,7 @@ def cached_features(net: TransferNet, x: np.ndarray, *, device, batch_size: int 
     try:
         with atomic_write(path) as fh:
             np.save(fh, out)
+        evict(keep=path, limit=limit)
     except OSError:
         pass  # a cache that cannot be written only costs time
     return out
