@@ -80,7 +80,7 @@ class TransferNet(nn.Module):
         self.fc = nn.Linear(widths[-1], num_classes)
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            for layer in (*layers[::3], self.fc):
+            for layer in [m for m in layers if isinstance(m, nn.Linear)] + [self.fc]:
                 bound = 1 / layer.in_features ** 0.5
                 layer.weight.copy_(torch.empty_like(layer.weight).uniform_(-bound, bound, generator=g))
                 layer.bias.zero_()
