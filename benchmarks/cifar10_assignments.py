@@ -8,7 +8,7 @@ Every model is what the obvious command trains, through the same library calls:
 
 =============== ===========================================================================
 svm, softmax    ``imgclass linear train --dataset cifar10 --loss svm|softmax`` (lr and reg chosen on
-                the validation split by one batched sweep)
+                the validation split by one batched sweep; the SVM on ZCA-whitened pixels, its recipe)
 twolayer        ``imgclass train --dataset cifar10 --recipe twolayer`` (NumPy engine)
 overfit         ``imgclass train --dataset cifar10 --recipe overfit`` (NumPy engine, 1% of the data)
 numpy_cnn       ``imgclass train --dataset cifar10 --recipe numpy-cnn`` (NumPy engine)
@@ -55,10 +55,11 @@ def main() -> None:
                              progress=False)
             figures.update({f"{loss}_test": r["test_accuracy"], f"{loss}_val": r["val_accuracy"],
                             f"{loss}_lr": r["lr"], f"{loss}_reg": r["reg"], f"{loss}_seconds": r["train_seconds"],
-                            f"{loss}_selection_seconds": r["selection"]["seconds"]})
+                            f"{loss}_selection_seconds": r["selection"]["seconds"],
+                            f"{loss}_whiten": r["hyperparameters"]["whiten"]})
             print(f"linear {loss}: test {r['test_accuracy']:.4f} (val {r['val_accuracy']:.4f}; lr {r['lr']:.3g}, "
-                  f"reg {r['reg']:.3g} chosen among {r['selection']['configs']} configs), {r['train_seconds']:.0f} s",
-                  flush=True)
+                  f"reg {r['reg']:.3g} chosen among {r['selection']['configs']} configs; whitening eps "
+                  f"{r['hyperparameters']['whiten']:g}), {r['train_seconds']:.0f} s", flush=True)
     for part, recipe in (("twolayer", "twolayer"), ("overfit", "overfit"), ("numpy_cnn", "numpy-cnn")):
         if part not in args.only:
             continue

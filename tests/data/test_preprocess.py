@@ -114,3 +114,27 @@ def test_gamma_is_saved_and_old_states_default_to_one(tmp_path, x):
 def test_bad_gamma_is_a_clear_error(x, gamma):
     with pytest.raises(DataError, match="gamma must be"):
         Preprocessor(gamma=gamma).fit(x)
+
+
+def test_zca_decorrelates_and_keeps_a_mean_variance_of_one(rng):
+    from imgclass.data import zca_matrix
+
+    mix = rng.normal(size=(6, 6))
+    x = rng.normal(size=(5000, 6)) @ mix * np.array([5, 3, 1, 1, 0.5, 0.1])  # correlated, unequal scales
+    x -= x.mean(0)
+    z = zca_matrix(x, 1e-12)
+    np.testing.assert_allclose(z, z.T, atol=1e-12)  # symmetric: the model W on x Z is the model W Z on x
+    cov = (x @ z).T @ (x @ z) / len(x)
+    np.testing.assert_allclose(cov, np.eye(6), atol=1e-5)
+    # eps shrinks the weakest directions instead of blowing them up, and the mean variance stays 1
+    lam_white = np.linalg.eigvalsh((x @ zca_matrix(x, 0.1)).T @ (x @ zca_matrix(x, 0.1)) / len(x))
+    assert np.isclose(lam_white.mean(), 1.0) and lam_white.min() < 0.5 * lam_white.max()
+    assert zca_matrix(x.astype(np.float32), 1e-3).dtype == np.float32
+
+
+@pytest.mark.parametrize("eps", [0, -1e-3, float("nan"), float("inf")])
+def test_zca_bad_eps_is_a_clear_error(eps):
+    from imgclass.data import zca_matrix
+
+    with pytest.raises(DataError, match="eps must be a finite number > 0"):
+        zca_matrix(np.ones((4, 3)), eps)

@@ -134,3 +134,70 @@ def test_fashion_svm_recipe_beats_the_target_with_gamma(tmp_path, capsys):
         results[gamma] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert results["0.3"]["val_accuracy"] > results["1"]["val_accuracy"] + 0.003
     assert results["0.3"]["test_accuracy"] >= 0.845
+
+
+def test_whitened_training_is_saved_as_a_linear_model_on_the_pixels(tmp_path, capsys):
+    """--whiten trains on x Z; the saved model is W Z on the standardized pixels and scores as SGD on x Z did."""
+    from imgclass.data import zca_matrix
+    from imgclass.linear.config import LinearConfig
+    from imgclass.linear.estimators import LinearSVM
+
+    assert main(["linear", "train", "digits", "--loss", "svm", "--whiten", "0.01", "--lr", "1e-3", "--reg", "1e-3",
+                 "--iters", "300", "--out", str(tmp_path), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = Path(r["run_dir"])
+    assert json.loads((run / "config.json").read_text())["whiten"] == 0.01 == r["hyperparameters"]["whiten"]
+    split = make_split(load("digits"), val=0.1, seed=0)
+    pre = Preprocessor.load(run / "preprocessor.npz")
+    xtr, xte = pre.transform(split.x_train), pre.transform(split.x_test)
+    z = zca_matrix(xtr, 0.01)
+    cfg = LinearConfig(dataset="digits", loss="svm", lr=1e-3, reg=1e-3, iters=300, whiten=0.01)
+    by_hand = LinearSVM(**cfg.estimator_params()).fit(xtr @ z, split.y_train)
+    saved = LinearSVM.load(run / "model.npz")
+    assert saved.coef_.shape == (10, 64)  # one weight per pixel: templates and predictions as without whitening
+    np.testing.assert_allclose(saved.decision_function(xte), by_hand.decision_function(xte @ z), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(saved.coef_, by_hand.coef_, atol=1e-3)  # the whitened weights were mapped back
+    assert round(float(np.mean(saved.predict(xte) == split.y_test)), 4) == r["test_accuracy"] >= 0.9
+
+
+def test_the_whitening_recipe_is_the_cifar10_svm_s_alone_and_has_its_own_candidates():
+    from imgclass.linear.config import LinearConfig
+    from imgclass.train import recipes
+
+    assert LinearConfig(dataset="cifar10", loss="svm").whiten == recipes.LINEAR_WHITEN[("svm", "cifar10")] > 0
+    assert LinearConfig(dataset="cifar10", loss="softmax").whiten == 0
+    assert LinearConfig(dataset="fashion-mnist", loss="svm").whiten == 0
+    assert LinearConfig(dataset="cifar10", loss="svm", whiten=0).whiten == 0  # given, kept
+    whitened = {lr for lr, _ in LinearConfig(dataset="cifar10", loss="svm").candidates()}
+    plain = {lr for lr, _ in LinearConfig(dataset="cifar10", loss="svm", whiten=0).candidates()}
+    assert min(whitened) == recipes.LINEAR_SEARCH_WHITENED["svm"]["lr"][0] < min(plain)
+
+
+@pytest.mark.parametrize("value", ["-0.1", "nan", "inf"])
+def test_linear_bad_whiten_is_a_clear_error(tmp_path, capsys, value):
+    assert main(["linear", "train", "digits", f"--whiten={value}", "--out", str(tmp_path)]) == 1
+    assert "whiten must be a finite number >= 0" in capsys.readouterr().err
+
+
+def test_linear_runs_written_before_whitening_load_unwhitened(tmp_path):
+    from imgclass.runs import Run
+
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"kind": "linear", "dataset": "cifar10", "loss": "svm",
+                                                 "lr": 1e-4, "reg": 0.1}))
+    assert Run.open(run).linear_config().whiten == 0  # not the recipe's eps: it was trained on the pixels
+
+
+def test_whitening_lifts_the_cifar10_svm_on_validation(tmp_path, capsys):
+    """The recipe's choice, on half the training split: each with its best pair from the full-data search."""
+    from tests.conftest import require_cifar10
+
+    data = require_cifar10()["data_dir"]
+    val = {}
+    for whiten, lr, reg in (("3e-4", "3.16e-5", "10"), ("0", "3e-4", "0.1")):
+        assert main(["linear", "train", "--dataset", "cifar10", "--data-dir", data, "--loss", "svm",
+                     "--train-fraction", "0.5", "--whiten", whiten, "--lr", lr, "--reg", reg, "--no-progress",
+                     "--out", str(tmp_path), "--json"]) == 0
+        val[whiten] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["val_accuracy"]
+    assert val["3e-4"] > val["0"] + 0.004, val  # measured: 0.3892 against 0.3814

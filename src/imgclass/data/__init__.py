@@ -9,8 +9,9 @@
 
 from imgclass.data.batches import Batches
 from imgclass.data.dataset import Dataset
-from imgclass.data.preprocess import Preprocessor
+from imgclass.data.preprocess import Preprocessor, zca_matrix
 from imgclass.data.registry import available, load
 from imgclass.data.splits import Split, make_split, stratified_indices
 
-__all__ = ["Batches", "Dataset", "Preprocessor", "Split", "available", "load", "make_split", "stratified_indices"]
+__all__ = ["Batches", "Dataset", "Preprocessor", "Split", "available", "load", "make_split", "stratified_indices",
+           "zca_matrix"]

@@ -222,3 +222,28 @@ class Transformed:
 
     def __repr__(self) -> str:
         return f"Transformed({self.pre!r}, {self.images!r})"
+
+
+def zca_matrix(x: np.ndarray, eps: float) -> np.ndarray:
+    """The symmetric ZCA whitening matrix of the rows ``x`` (N, D): ``x @ Z`` has decorrelated features.
+
+    ``Z = V diag(1 / sqrt(λ + eps·λ_max)) Vᵀ`` from the eigendecomposition ``V diag(λ) Vᵀ`` of ``xᵀx / N``
+    (the covariance, as the rows are centred after ``normalize="pixel"``), scaled so that the whitened
+    features keep a mean variance of 1. ``eps`` (> 0, relative to the largest eigenvalue) keeps the
+    directions of almost no variance (pixel noise, JPEG artefacts) from being blown up. As ``Z`` is linear,
+    a linear model ``w`` trained on ``x @ Z`` is the model ``Z @ w`` on ``x``.
+    """
+    eps = float(eps)
+    if not (np.isfinite(eps) and eps > 0):
+        raise DataError(f"the whitening eps must be a finite number > 0, got {eps!r}")
+    if x.ndim != 2 or len(x) < 2:
+        raise DataError(f"whitening needs at least 2 rows of features (N, D), got shape {x.shape}")
+    cov = np.zeros((x.shape[1], x.shape[1]), np.float64)
+    for i in range(0, len(x), _CHUNK):
+        part = x[i:i + _CHUNK]
+        cov += (part.T @ part).astype(np.float64)  # float32 products, summed in float64
+    lam, V = np.linalg.eigh(cov / len(x))
+    lam = np.clip(lam, 0.0, None)
+    floor = eps * max(float(lam[-1]), np.finfo(np.float64).tiny)
+    scale = np.sqrt(np.mean(lam / (lam + floor)))  # the whitened variances' mean, made 1
+    return ((V / (np.sqrt(lam + floor) * max(scale, 1e-12))) @ V.T).astype(x.dtype)

@@ -17,8 +17,8 @@ def _common(args: argparse.Namespace) -> dict:
 
 
 def linear_config(args: argparse.Namespace) -> LinearConfig:
-    return LinearConfig(**_common(args), lr=args.lr, reg=args.reg, bias=args.bias, lr_decay=args.lr_decay,
-                        averaging=args.averaging)
+    return LinearConfig(**_common(args), whiten=args.whiten, lr=args.lr, reg=args.reg, bias=args.bias,
+                        lr_decay=args.lr_decay, averaging=args.averaging)
 
 
 def sweep_config(args: argparse.Namespace) -> LinearSweepConfig:
@@ -89,6 +89,10 @@ def add_commands(sub, command) -> None:
             action.default = None
             action.help += " [the dataset's recipe: " + ", ".join(
                 f"{d} {v['gamma']}" for d, v in recipes.LINEAR_DATASET.items()) + ", else 1]"
+    p.add_argument("--whiten", type=float, default=None, metavar="EPS",
+                   help="train on ZCA-whitened pixels, EPS x the largest eigenvalue added to each (0: off); the "
+                        "weights are mapped back, so the model stays linear in the pixels [the recipe: " + ", ".join(
+                            f"{d} {loss} {v:g}" for (loss, d), v in recipes.LINEAR_WHITEN.items()) + ", else 0]")
     p.add_argument("--lr", type=float, default=None,
                    help="SGD learning rate [chosen on the validation split among the recipe's candidates]")
     p.add_argument("--reg", type=float, default=None,

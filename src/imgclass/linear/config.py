@@ -81,15 +81,19 @@ class LinearConfig(_Config):
     ``lr``, ``reg``, ``iters``, ``batch_size``, ``sampling``, ``bias``, ``lr_decay`` and ``averaging`` are the
     estimator's (``learning_rate``, ``reg``, ``num_iters``, ...); ``val``, ``train_fraction`` (a seeded,
     stratified part of the training split), ``seed``, ``normalize`` and ``gamma`` decide the split and the
-    features. ``lr`` or ``reg`` left out (None) are chosen on the validation split
-    among the recipe's candidates (:data:`imgclass.train.recipes.LINEAR_SEARCH`) by one batched sweep;
-    ``gamma`` left out is the dataset's recipe (:data:`imgclass.train.recipes.LINEAR_DATASET`).
+    features. ``whiten`` > 0 trains on ZCA-whitened features (:func:`imgclass.data.zca_matrix` with that
+    eps) and maps the weights back to the standardized pixels, so the saved model is a linear classifier on
+    them as without it; 0 trains on the pixels. ``lr`` or ``reg`` left out (None) are chosen on the validation
+    split among the recipe's candidates (:data:`imgclass.train.recipes.LINEAR_SEARCH`, or
+    ``LINEAR_SEARCH_WHITENED``) by one batched sweep; ``gamma`` and ``whiten`` left out are the dataset's
+    recipe (:data:`imgclass.train.recipes.LINEAR_DATASET`, ``LINEAR_WHITEN``).
     """
 
     iters: int = recipes.LINEAR["iters"]
     batch_size: int = recipes.LINEAR["batch_size"]
     sampling: str = recipes.LINEAR["sampling"]
     gamma: float | None = None
+    whiten: float | None = None
     lr: float | None = None
     reg: float | None = None
     bias: str = "vector"
@@ -99,7 +103,12 @@ class LinearConfig(_Config):
     def __post_init__(self) -> None:
         if self.gamma is None:
             self.gamma = recipes.linear_gamma(self.dataset)
+        if self.whiten is None:
+            self.whiten = recipes.linear_whiten(self.loss, self.dataset)
         self._check_common()
+        if isinstance(self.whiten, bool) or not isinstance(self.whiten, (int, float)) or \
+                not (math.isfinite(self.whiten) and self.whiten >= 0):
+            raise ImgclassError(f"whiten must be a finite number >= 0 (0: no whitening), got {self.whiten!r}")
         if self.bias not in BIAS:
             raise ImgclassError(f"bias must be one of {', '.join(BIAS)}, got {self.bias!r}")
         for name, low in (("lr", 0.0), ("reg", None)):
@@ -122,7 +131,7 @@ class LinearConfig(_Config):
 
     def candidates(self) -> list[tuple[float, float]]:
         """The (lr, reg) pairs the validation split chooses from (one pair when both are given)."""
-        search = recipes.LINEAR_SEARCH[self.loss]
+        search = (recipes.LINEAR_SEARCH_WHITENED if self.whiten else recipes.LINEAR_SEARCH)[self.loss]
         lrs = [self.lr] if self.lr is not None else list(np.geomspace(*search["lr"]))
         regs = [self.reg] if self.reg is not None else list(np.geomspace(*search["reg"]))
         return grid(lrs, regs)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclass.data import Preprocessor
+from imgclass.data import Preprocessor, zca_matrix
 from imgclass.errors import ImgclassError
 from imgclass.linear.config import LinearConfig, LinearSweepConfig
 from imgclass.linear.estimators import LinearSVM, SoftmaxClassifier
@@ -79,26 +79,42 @@ def choose_lr_reg(cfg: LinearConfig, split, xtr: np.ndarray, xval: np.ndarray, p
     return found.best["lr"], found.best["reg"], found
 
 
+def fit_linear(cfg: LinearConfig, split, xtr: np.ndarray, xval: np.ndarray, progress: bool = True):
+    """The model ``cfg`` describes, fitted on the preprocessed rows ``xtr``: ``(estimator, lr, reg, found)``.
+
+    A ``cfg.lr`` or ``cfg.reg`` left out is chosen on ``xval`` first (:func:`choose_lr_reg`; ``found`` is its
+    :class:`~imgclass.linear.sweep.SweepResult`, None when nothing was chosen). With ``cfg.whiten``, choice
+    and fit see the ZCA-whitened rows ``x Z`` (:func:`imgclass.data.zca_matrix`) and the fitted weights are
+    mapped back (``W Z``), so the estimator returned scores the rows ``x`` themselves.
+    """
+    zca = zca_matrix(xtr, cfg.whiten) if cfg.whiten else None
+    ftr, fval = (xtr, xval) if zca is None else (xtr @ zca, xval @ zca)
+    lr, reg, found = cfg.lr, cfg.reg, None
+    if cfg.searched:
+        lr, reg, found = choose_lr_reg(cfg, split, ftr, fval, progress)
+    est = ESTIMATORS[cfg.loss](**cfg.estimator_params(lr, reg), verbose=progress)
+    try:
+        est.fit(ftr, split.y_train)
+    except ValueError as e:  # scikit-learn's convention inside the estimator; one clear message outside
+        raise ImgclassError(str(e)) from e
+    if zca is not None:  # scores (x Z) Wᵀ + b = x (W Z)ᵀ + b, Z symmetric: the model on the rows x
+        est.coef_ = np.ascontiguousarray(est.coef_ @ zca)
+    return est, lr, reg, found
+
+
 def train_linear(cfg: LinearConfig, *, out_root: str | Path = "runs", progress: bool = True) -> dict:
     """Train one linear classifier; write its run directory; return its results (:mod:`imgclass.runs.schema`).
 
-    A ``cfg.lr`` or ``cfg.reg`` left out is chosen on the validation split first (:func:`choose_lr_reg`).
+    The model is :func:`fit_linear`'s: ``lr``/``reg`` chosen on the validation split when left out, and with
+    ``cfg.whiten`` trained on whitened pixels but saved (and scored, and drawn as templates) on the pixels.
     """
     split, pre, xtr, xval, xte = prepare(cfg)
     t0 = time.perf_counter()
-    selection = None
-    lr, reg = cfg.lr, cfg.reg
-    if cfg.searched:
-        lr, reg, found = choose_lr_reg(cfg, split, xtr, xval, progress)
-        selection = {"searched": cfg.searched, "configs": len(found.records), "seconds": round(found.seconds, 2),
-                     "records": [{k: r[k] for k in ("lr", "reg", "val_acc", "train_acc", "diverged")}
-                                 for r in found.records]}
-    est = ESTIMATORS[cfg.loss](**cfg.estimator_params(lr, reg), verbose=progress)
-    t_fit = time.perf_counter()
-    try:
-        est.fit(xtr, split.y_train)
-    except ValueError as e:  # scikit-learn's convention inside the estimator; one clear message outside
-        raise ImgclassError(str(e)) from e
+    est, lr, reg, found = fit_linear(cfg, split, xtr, xval, progress)
+    selection = None if found is None else {
+        "searched": cfg.searched, "configs": len(found.records), "seconds": round(found.seconds, 2),
+        "records": [{k: r[k] for k in ("lr", "reg", "val_acc", "train_acc", "diverged")} for r in found.records]}
+    t_fit = t0 + (0.0 if found is None else found.seconds)
     t_end = time.perf_counter()
     run = Run.create("linear", cfg.to_dict(), root=out_root, name=_run_name("linear", cfg))
     _write_model(run, est, pre, split)

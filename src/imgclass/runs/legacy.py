@@ -63,6 +63,8 @@ def config_of(path: Path, kind: str) -> dict:
         model = c.get("model") if isinstance(c, dict) else None
         if isinstance(model, dict) and model.get("kind") == "efficientnet" and "hidden" not in model:
             model["hidden"] = []  # written before the option existed: the new classifier was one Linear layer
+    if kind == "linear" and "lr" in cfg and "whiten" not in cfg:  # a LinearConfig from before the option:
+        cfg["whiten"] = 0.0  # trained on the standardized pixels, whatever today's recipe says
     return cfg
 
 
