@@ -1,5 +1,6 @@
 """The course assignments on CIFAR-10 with imgclass's default recipes: linear SVM and softmax, the two-layer
-net and its overfitting exercise, a CNN on the from-scratch NumPy engine (run by hand; about 25 minutes).
+net and its overfitting exercise, a CNN on the from-scratch NumPy engine, ResNet-8 (run by hand; about 40
+minutes).
 
     python benchmarks/cifar10_assignments.py --data-dir DATA/cifar10        # everything
     python benchmarks/cifar10_assignments.py --only linear twolayer        # some of it
@@ -14,12 +15,13 @@ overfit         ``imgclass train --dataset cifar10 --recipe overfit`` (NumPy eng
 numpy_cnn       ``imgclass train --dataset cifar10 --recipe numpy-cnn`` (NumPy engine)
 linear_sweep    ``imgclass linear sweep --dataset cifar10 --grid-size 24 15``: the 360-config sweep
                 whose scatter plots and class templates go in its report.html
+resnet          ``imgclass train --dataset cifar10 --model resnet`` (ResNet-8, its CIFAR-10 recipe)
 =============== ===========================================================================
 
 Each trains once and is tested once (the test split is never used for a choice). The last line of output
 is one JSON object with ``svm_test``, ``softmax_test``, ``twolayer_test``, ``twolayer_seconds``,
 ``overfit_train_accuracy``, ``overfit_seconds``, ``numpy_cnn_test``, ``numpy_cnn_seconds`` (training
-seconds) and more.
+seconds), ``resnet_test``, ``resnet_seconds`` and more.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from imgclass.linear.run import sweep_linear, train_linear
 from imgclass.train import TrainConfig
 from imgclass.train.run import train
 
-PARTS = ("linear", "twolayer", "overfit", "numpy_cnn", "linear_sweep")
+PARTS = ("linear", "twolayer", "overfit", "numpy_cnn", "linear_sweep", "resnet")
 
 
 def main() -> None:
@@ -60,14 +62,16 @@ def main() -> None:
             print(f"linear {loss}: test {r['test_accuracy']:.4f} (val {r['val_accuracy']:.4f}; lr {r['lr']:.3g}, "
                   f"reg {r['reg']:.3g} chosen among {r['selection']['configs']} configs; whitening eps "
                   f"{r['hyperparameters']['whiten']:g}), {r['train_seconds']:.0f} s", flush=True)
-    for part, recipe in (("twolayer", "twolayer"), ("overfit", "overfit"), ("numpy_cnn", "numpy-cnn")):
+    for part, how in (("twolayer", dict(recipe="twolayer")), ("overfit", dict(recipe="overfit")),
+                      ("numpy_cnn", dict(recipe="numpy-cnn")), ("resnet", dict(model="resnet"))):
         if part not in args.only:
             continue
-        r = train(TrainConfig(dataset="cifar10", data_options=data, recipe=recipe), out_root=args.out)
+        label = f"--recipe {how['recipe']}" if "recipe" in how else f"--model {how['model']}"
+        r = train(TrainConfig(dataset="cifar10", data_options=data, **how), out_root=args.out)
         figures.update({f"{part}_test": r["test_accuracy"], f"{part}_val": r["val_accuracy"],
                         f"{part}_train_accuracy": r["train_accuracy"], f"{part}_seconds": r["train_seconds"],
                         f"{part}_model": r["model"], f"{part}_epochs": r["epochs_done"]})
-        print(f"{part} (--recipe {recipe}, {r['model']}): test {r['test_accuracy']:.4f}, final train accuracy "
+        print(f"{part} ({label}, {r['model']}): test {r['test_accuracy']:.4f}, final train accuracy "
               f"{r['train_accuracy']:.4f}, {r['train_seconds']:.0f} s of training", flush=True)
     if "linear_sweep" in args.only:
         r = sweep_linear(LinearSweepConfig(dataset="cifar10", data_options=data, loss="softmax", grid_size=(24, 15)),
