@@ -106,12 +106,9 @@ class LinearConfig(_Config):
         if self.whiten is None:
             self.whiten = recipes.linear_whiten(self.loss, self.dataset)
         self._check_common()
-        if isinstance(self.whiten, bool) or not isinstance(self.whiten, (int, float)) or \
-                not (math.isfinite(self.whiten) and self.whiten >= 0):
-            raise ImgclassError(f"whiten must be a finite number >= 0 (0: no whitening), got {self.whiten!r}")
         if self.bias not in BIAS:
             raise ImgclassError(f"bias must be one of {', '.join(BIAS)}, got {self.bias!r}")
-        for name, low in (("lr", 0.0), ("reg", None)):
+        for name, low in (("lr", 0.0), ("reg", None), ("whiten", None)):  # whiten 0: no whitening
             v = getattr(self, name)
             if v is None:
                 continue
