@@ -96,3 +96,41 @@ def new_run_dir(root: str | os.PathLike, name: str) -> Path:
         path = base.with_name(f"{base.name}-{k}")
     path.mkdir(parents=True)
     return path
+
+
+# --- caches that keep to a size -------------------------------------------------------------------------
+
+def size_limit(env: str, default_gb: float) -> float:
+    """A cache's size limit in bytes: ``$env``, a size in GB >= 0 (unset or empty: ``default_gb``).
+
+    A bad value is a clear error; read it before the work whose result the cache keeps, not after.
+    """
+    text = os.environ.get(env, "")
+    try:
+        gb = float(text) if text else default_gb
+    except ValueError:
+        gb = -1.0
+    if not gb >= 0:  # also NaN
+        raise ImgclassError(f"${env} must be a size in GB >= 0, got {text!r}; unset it for {default_gb:g} GB")
+    return gb * 1e9
+
+
+def evict_lru(entries, limit: float, *, keep=None, remove=None) -> None:
+    """Remove the least recently used of ``entries`` until the rest take at most ``limit`` bytes.
+
+    ``entries``: ``(last_used, size, path)`` triples (``last_used``: a time, e.g. an mtime a hit refreshes).
+    ``keep`` (what was just written) stays. ``remove(path) -> bool`` removes one entry and says whether it
+    did (an entry in use may be left: it still counts); default: unlink a file.
+    """
+    def unlink(path) -> bool:
+        Path(path).unlink(missing_ok=True)
+        return True
+
+    remove = remove or unlink
+    entries = list(entries)
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        if path != keep and remove(path):
+            total -= size

@@ -156,6 +156,41 @@ def test_two_processes_building_one_entry_at_once_both_get_it(tmp_path):
     assert len(entries()) == 1
 
 
+def test_the_cache_keeps_to_its_limit_dropping_the_least_recently_used_entry_first(tmp_path, monkeypatch):
+    import fcntl
+
+    from imgclass.data import cache
+
+    roots = [write_folder(tmp_path / f"f{i}", 4, seed=i) for i in range(4)]
+    for i, root in enumerate(roots[:3]):
+        load(f"folder:{root}", test_fraction=0.5)
+        (new,) = [e for e in entries() if (e / "meta.json").stat().st_mtime > 1e6]
+        os.utime(new / "meta.json", (1000 + i, 1000 + i))  # made in this order, long ago
+    source = {json.loads((e / "meta.json").read_text())["source"]: e for e in entries()}
+    first, second, third = (next(e for s, e in source.items() if str(r) in s) for r in roots[:3])
+    load(f"folder:{roots[0]}", test_fraction=0.5)  # a hit: the oldest entry is now the most recently used
+    assert (first / "meta.json").stat().st_mtime > 1e6
+    size = max(cache._entry_size(e) for e in entries())
+    monkeypatch.setenv(cache.LIMIT_ENV, str(2.5 * size / 1e9))  # room for two entries and a half
+    d = load(f"folder:{roots[3]}", test_fraction=0.5)
+    assert len(entries()) == 2 and first in entries() and second not in entries() and third not in entries()
+    assert len(d.y_train) + len(d.y_test) == 12
+
+    # an entry another process is building (it holds the entry's lock) stays, even when it is the oldest
+    monkeypatch.setenv(cache.LIMIT_ENV, "0")
+    os.utime(first / "meta.json", (10, 10))
+    with open(cache.cache_root() / f"{first.name}.lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        load(f"folder:{roots[1]}", test_fraction=0.5)
+        fcntl.flock(f, fcntl.LOCK_UN)
+    kept = entries()
+    assert first in kept and len(kept) == 2  # the busy one and the one just written; the fourth went
+
+    monkeypatch.setenv(cache.LIMIT_ENV, "big")
+    with pytest.raises(Exception, match="IMGCLASS_DECODED_CACHE_GB must be a size in GB"):
+        load(f"folder:{roots[2]}", test_fraction=0.5)
+
+
 # --- training from the cache ----------------------------------------------------------------
 
 def train_cli(tmp_path, *flags) -> subprocess.CompletedProcess:

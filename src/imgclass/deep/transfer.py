@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imgclass.errors import ImgclassError
-from imgclass.fileio import atomic_write
+from imgclass.fileio import atomic_write, evict_lru, size_limit
 
 BACKBONE_LR_SCALE = 0.1  # finetune="all": the pretrained layers learn 10x slower than the new classifier
 FEATURES = 1280
@@ -151,15 +151,7 @@ CACHE_LIMIT_GB = 4.0  # CIFAR-10's 60,000 images at 224 px and their mirrors tak
 
 def cache_limit() -> float:
     """The feature cache's size limit in bytes: ``$IMGCLASS_FEATURE_CACHE_GB`` (default 4)."""
-    text = os.environ.get(CACHE_LIMIT_ENV, "")
-    try:
-        gb = float(text) if text else CACHE_LIMIT_GB
-    except ValueError:
-        gb = -1.0
-    if not gb >= 0:
-        raise ImgclassError(f"${CACHE_LIMIT_ENV} must be a size in GB >= 0, got {text!r}; unset it for "
-                            f"{CACHE_LIMIT_GB:g} GB")
-    return gb * 1e9
+    return size_limit(CACHE_LIMIT_ENV, CACHE_LIMIT_GB)
 
 
 def evict(keep: Path, limit: float) -> None:
@@ -175,13 +167,7 @@ def evict(keep: Path, limit: float) -> None:
         except OSError:
             continue  # removed meanwhile by another run
         entries.append((st.st_mtime, st.st_size, f))
-    total = sum(size for _, size, _ in entries)
-    for _, size, f in sorted(entries, key=lambda e: e[0]):
-        if total <= limit:
-            break
-        if f != keep:
-            f.unlink(missing_ok=True)
-            total -= size
+    evict_lru(entries, limit, keep=keep)
 
 
 def cached_features(net: TransferNet, x: np.ndarray, *, device, batch_size: int = 64, flip: bool = False,
