@@ -6,7 +6,6 @@ import pytest
 from imgclass.errors import ImgclassError
 from imgclass.nn.checks import model_gradient_errors
 from imgclass.nn.gradcheck import numerical_gradient, rel_error
-from imgclass.nn.layers import Dropout
 from imgclass.nn.models import CNN, MLP, LinearClassifier, TwoLayerNet
 
 

@@ -51,9 +51,9 @@ def format_description(d: dict) -> str:
         f"dataset   {d['dataset']}",
         f"source    {d['source']}",
         f"images    {c}x{h}x{w} (C x H x W), {d['dtype']}, values {d['value_range'][0]}..{d['value_range'][1]}",
-        f"mean/std  " + ", ".join(f"{m:.3f}/{s:.3f}" for m, s in zip(d["channel_mean"], d["channel_std"]))
+        "mean/std  " + ", ".join(f"{m:.3f}/{s:.3f}" for m, s in zip(d["channel_mean"], d["channel_std"]))
         + " per channel (train, scaled to [0, 1])",
-        f"counts    " + ", ".join(f"{p} {n}" for p, n in d["counts"].items()),
+        "counts    " + ", ".join(f"{p} {n}" for p, n in d["counts"].items()),
         "",
     ]
     parts = list(d["counts"])

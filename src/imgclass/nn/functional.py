@@ -298,8 +298,8 @@ def spatial_batchnorm_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarr
 
 
 # Convolution and pooling: their own modules, re-exported so every op is reachable from here.
-from imgclass.nn.conv import conv_backward, conv_backward_naive, conv_forward, conv_forward_naive  # noqa: E402
-from imgclass.nn.pool import (  # noqa: E402
+from imgclass.nn.conv import conv_backward, conv_backward_naive, conv_forward, conv_forward_naive  # noqa: E402, F401
+from imgclass.nn.pool import (  # noqa: E402, F401
     avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_backward_naive, max_pool_forward,
     max_pool_forward_naive,
 )
