@@ -77,6 +77,56 @@ def test_linear_sweep_needs_validation(tmp_path, capsys):
     assert "validation split" in capsys.readouterr().err
 
 
+def test_a_whitened_sweep_saves_its_best_as_a_linear_model_on_the_pixels(tmp_path, capsys):
+    """--whiten sweeps on x Z; the saved best is the sweep's W mapped to W Z and scores the pixels as W scored x Z."""
+    from imgclass.data import zca_matrix
+    from imgclass.linear.config import LinearSweepConfig
+    from imgclass.linear.estimators import LinearSVM
+    from imgclass.linear.run import with_bias_column
+    from imgclass.linear.sweep import sweep
+    from imgclass.train import recipes
+
+    assert main(["linear", "sweep", "digits", "--loss", "svm", "--whiten", "0.01", "--grid-size", "3", "2",
+                 "--iters", "200", "--out", str(tmp_path), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = Path(r["run_dir"])
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["whiten"] == 0.01 and cfg["lr_range"] == list(recipes.LINEAR_SWEEP_RANGES["whitened"]["lr"])
+    split = make_split(load("digits"), val=0.1, seed=0)
+    pre = Preprocessor.load(run / "preprocessor.npz")
+    xtr, xval, xte = (pre.transform(x) for x in (split.x_train, split.x_val, split.x_test))
+    z = zca_matrix(xtr, 0.01)
+    by_hand = sweep(with_bias_column(xtr @ z), split.y_train, with_bias_column(xval @ z), split.y_val,
+                    LinearSweepConfig(dataset="digits", loss="svm", whiten=0.01, grid_size=(3, 2)).pairs(),
+                    loss="svm", num_iters=200, progress=False)
+    assert by_hand.best["lr"] == r["lr"] and round(by_hand.best["val_acc"], 4) == r["val_accuracy"]
+    saved = LinearSVM.load(run / "model.npz")
+    assert saved.coef_.shape == (10, 64)
+    np.testing.assert_allclose(saved.decision_function(xte), with_bias_column(xte @ z) @ by_hand.best_W.T,
+                               rtol=1e-4, atol=1e-4)
+    assert not np.allclose(saved.coef_, by_hand.best_W[:, :-1], atol=1e-3)  # the whitened weights were mapped back
+    np.testing.assert_allclose(np.load(run / "best_weights.npz")["W"][:, :-1], saved.coef_, rtol=1e-6)
+    assert round(float(np.mean(saved.predict(xte) == split.y_test)), 4) == r["test_accuracy"] >= 0.9
+
+
+def test_a_sweep_s_default_ranges_follow_whitening_and_given_ones_stay():
+    from imgclass.linear.config import LinearSweepConfig
+    from imgclass.train import recipes
+
+    plain, whitened = LinearSweepConfig(dataset="cifar10", loss="svm"), LinearSweepConfig(whiten=3e-4)
+    assert plain.whiten == 0 and plain.lr_range == recipes.LINEAR_SWEEP_RANGES["pixels"]["lr"]  # no recipe applied
+    assert whitened.reg_range == recipes.LINEAR_SWEEP_RANGES["whitened"]["reg"]
+    lrs = sorted({lr for lr, _ in whitened.pairs()})
+    assert (lrs[0], lrs[-1]) == pytest.approx(recipes.LINEAR_SWEEP_RANGES["whitened"]["lr"])  # the grid spans it
+    assert LinearSweepConfig(whiten=3e-4, lr_range=(1e-3, 1e-2)).lr_range == (1e-3, 1e-2)
+
+
+@pytest.mark.parametrize("value", ["-0.1", "nan"])
+def test_a_sweep_s_bad_whiten_is_a_clear_error(tmp_path, capsys, value):
+    assert main(["linear", "sweep", "digits", f"--whiten={value}", "--out", str(tmp_path)]) == 1
+    assert "whiten must be a finite number >= 0" in capsys.readouterr().err
+
+
 def test_dataset_by_flag_or_positional(tmp_path, capsys):
     assert main(["linear", "train", "--dataset", "digits", "--iters", "20", "--out", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dataset"] == "digits"

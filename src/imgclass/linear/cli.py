@@ -22,8 +22,8 @@ def linear_config(args: argparse.Namespace) -> LinearConfig:
 
 
 def sweep_config(args: argparse.Namespace) -> LinearSweepConfig:
-    return LinearSweepConfig(**_common(args), search=args.search, lr_range=tuple(args.lr_range),
-                             reg_range=tuple(args.reg_range), grid_size=tuple(args.grid_size), lrs=args.lrs,
+    return LinearSweepConfig(**_common(args), whiten=args.whiten, search=args.search, lr_range=args.lr_range,
+                             reg_range=args.reg_range, grid_size=tuple(args.grid_size), lrs=args.lrs,
                              regs=args.regs, trials=args.trials)
 
 
@@ -113,10 +113,16 @@ def add_commands(sub, command) -> None:
     add_linear_args(p, LinearSweepConfig)
     p.add_argument("--search", choices=("grid", "random"), default="grid",
                    help="a log-spaced grid, or log-uniform random pairs")
-    p.add_argument("--lr-range", type=float, nargs=2, default=(1e-4, 1.0), metavar=("LO", "HI"),
-                   help="learning-rate range")
-    p.add_argument("--reg-range", type=float, nargs=2, default=(1e-6, 1e-1), metavar=("LO", "HI"),
-                   help="regularization range")
+    p.add_argument("--whiten", type=float, default=0.0, metavar="EPS",
+                   help="sweep on ZCA-whitened pixels, EPS x the largest eigenvalue added to each, as 'linear train "
+                        "--whiten' trains; the best weights are mapped back to the pixels [0: off]")
+    ranges = recipes.LINEAR_SWEEP_RANGES
+    p.add_argument("--lr-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="learning-rate range [{:g} {:g}; with --whiten {:g} {:g}]".format(
+                       *ranges["pixels"]["lr"], *ranges["whitened"]["lr"]))
+    p.add_argument("--reg-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="regularization range [{:g} {:g}; with --whiten {:g} {:g}]".format(
+                       *ranges["pixels"]["reg"], *ranges["whitened"]["reg"]))
     p.add_argument("--grid-size", type=int, nargs=2, default=(8, 6), metavar=("NLR", "NREG"),
                    help="grid: number of learning rates and of regularization strengths")
     p.add_argument("--lrs", type=floats, default=None, metavar="A,B,...", help="grid: explicit learning rates")

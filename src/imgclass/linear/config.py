@@ -24,6 +24,17 @@ NORMALIZE = ("pixel", "channel", "none")
 SEARCHES = ("grid", "random")
 
 
+def check_numbers(cfg, positive=(), non_negative=()) -> None:
+    """Each named field of ``cfg`` is None (left to a recipe) or a finite number, > 0 or >= 0 as listed."""
+    for name in (*positive, *non_negative):
+        v = getattr(cfg, name)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+                (v <= 0 if name in positive else v < 0):
+            raise ImgclassError(f"{name} must be a finite number {'> 0' if name in positive else '>= 0'}, got {v!r}")
+
+
 @dataclass
 class _Config:
     """The split, features and SGD settings both configs have; from_dict / to_dict / replace."""
@@ -108,14 +119,7 @@ class LinearConfig(_Config):
         self._check_common()
         if self.bias not in BIAS:
             raise ImgclassError(f"bias must be one of {', '.join(BIAS)}, got {self.bias!r}")
-        for name, low in (("lr", 0.0), ("reg", None), ("whiten", None)):  # whiten 0: no whitening
-            v = getattr(self, name)
-            if v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
-                    (v <= 0 if low is not None else v < 0):
-                raise ImgclassError(f"{name} must be a finite number {'> 0' if low is not None else '>= 0'}, "
-                                    f"got {v!r}")
+        check_numbers(self, positive=("lr",), non_negative=("reg", "whiten"))  # whiten 0: no whitening
         if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
             raise ImgclassError(f"lr_decay must lie in (0, 1], got {self.lr_decay!r}")
         if self.averaging is not None and not (isinstance(self.averaging, (int, float)) and 0 <= self.averaging < 1):
@@ -147,12 +151,19 @@ class LinearSweepConfig(_Config):
     The pairs are ``configs`` when given; otherwise a log-spaced grid (``search="grid"``: ``grid_size``
     points over ``lr_range`` x ``reg_range``, or the explicit ``lrs`` x ``regs``) or ``trials`` log-uniform
     random pairs (``search="random"``, seeded by ``seed``).
+
+    ``whiten`` > 0 sweeps on ZCA-whitened features, as :class:`LinearConfig` trains with it, and the best
+    weights are mapped back to the pixels; their learning rates are 10-100x smaller, so ``lr_range`` and
+    ``reg_range`` left out (None) are :data:`imgclass.train.recipes.LINEAR_SWEEP_RANGES` for plain or
+    whitened features. Unlike ``imgclass linear train``, a sweep applies no dataset recipe (``gamma`` 1,
+    ``whiten`` 0) unless asked: it explores the space it is given.
     """
 
     iters: int = 300  # the inherited field, with the sweep's default
+    whiten: float = 0.0
     search: str = "grid"
-    lr_range: tuple[float, float] = (1e-4, 1.0)
-    reg_range: tuple[float, float] = (1e-6, 1e-1)
+    lr_range: tuple[float, float] | None = None
+    reg_range: tuple[float, float] | None = None
     grid_size: tuple[int, int] = (8, 6)
     lrs: list[float] | None = None
     regs: list[float] | None = None
@@ -161,9 +172,14 @@ class LinearSweepConfig(_Config):
 
     def __post_init__(self) -> None:
         self._check_common()
+        check_numbers(self, non_negative=("whiten",))
+        if self.whiten is None:
+            raise ImgclassError("whiten must be a finite number >= 0 (0: no whitening), got None")
+        ranges = recipes.LINEAR_SWEEP_RANGES["whitened" if self.whiten else "pixels"]
+        self.lr_range = tuple(ranges["lr"] if self.lr_range is None else self.lr_range)
+        self.reg_range = tuple(ranges["reg"] if self.reg_range is None else self.reg_range)
         if self.search not in SEARCHES:
             raise ImgclassError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
-        self.lr_range, self.reg_range = tuple(self.lr_range), tuple(self.reg_range)
         self.grid_size = tuple(self.grid_size)
         if len(self.grid_size) != 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
                                            for n in self.grid_size):

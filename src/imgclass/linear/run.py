@@ -145,14 +145,22 @@ def estimator_from_weights(loss: str, W: np.ndarray, history, **params):
 
 
 def sweep_linear(cfg: LinearSweepConfig, *, out_root: str | Path = "runs", progress: bool = True) -> dict:
-    """Train every (lr, reg) config as one batched stack, pick the best on validation, test it once."""
+    """Train every (lr, reg) config as one batched stack, pick the best on validation, test it once.
+
+    With ``cfg.whiten`` the stack trains on the ZCA-whitened rows and the best weights are mapped back to the
+    pixels (as :func:`fit_linear` does), so the saved model, its templates and ``best_weights.npz`` are on them.
+    """
     configs = cfg.pairs()
     split, pre, xtr, xval, xte = prepare(cfg)
     if not len(split.y_val):
         raise ImgclassError("a sweep selects on the validation split: use --val > 0")
-    found = sweep(with_bias_column(xtr), split.y_train, with_bias_column(xval), split.y_val, configs, loss=cfg.loss,
+    zca = zca_matrix(xtr, cfg.whiten) if cfg.whiten else None
+    ftr, fval = (xtr, xval) if zca is None else (xtr @ zca, xval @ zca)
+    found = sweep(with_bias_column(ftr), split.y_train, with_bias_column(fval), split.y_val, configs, loss=cfg.loss,
                   num_iters=cfg.iters, batch_size=cfg.batch_size, seed=cfg.seed, sampling=cfg.sampling,
                   progress=progress)
+    if zca is not None:  # the bias column stays; (x Z) wᵀ = x (w Z)ᵀ, Z symmetric
+        found.best_W = np.hstack([found.best_W[:, :-1] @ zca, found.best_W[:, -1:]])
     best = found.best
     est = estimator_from_weights(cfg.loss, found.best_W, found.history[:, found.best_index],
                                  learning_rate=best["lr"], reg=best["reg"], num_iters=cfg.iters,

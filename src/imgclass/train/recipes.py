@@ -142,6 +142,12 @@ LINEAR_WHITEN: dict[tuple[str, str], float] = {("svm", "cifar10"): 3e-4}
 LINEAR_SEARCH_WHITENED: dict[str, dict] = {"svm": dict(lr=(1e-6, 1e-3, 7), reg=(1e-3, 10.0, 5)),
                                            "softmax": dict(lr=(1e-5, 1e-2, 7), reg=(1e-3, 10.0, 5))}
 
+#: The default ranges of ``imgclass linear sweep`` (LinearSweepConfig's lr_range/reg_range left out), on the
+#: pixels or with --whiten: four decades of learning rate around where each loss's best ones lie, its 300
+#: iterations needing larger rates than the 6,000 of a fit.
+LINEAR_SWEEP_RANGES: dict[str, dict] = {"pixels": dict(lr=(1e-4, 1.0), reg=(1e-6, 1e-1)),
+                                        "whitened": dict(lr=(1e-6, 1e-2), reg=(1e-3, 100.0))}
+
 
 def linear_gamma(dataset: str) -> float:
     """The intensity power ``imgclass linear`` uses on ``dataset`` when none is given."""
