@@ -63,6 +63,14 @@ def with_bias_column(x: np.ndarray) -> np.ndarray:
     return np.hstack([x, np.ones((len(x), 1), x.dtype)])
 
 
+def whitened(cfg, xtr: np.ndarray, xval: np.ndarray):
+    """``(Z, xtr Z, xval Z)`` with ``cfg.whiten`` (Z fitted on ``xtr``), else ``(None, xtr, xval)``."""
+    if not cfg.whiten:
+        return None, xtr, xval
+    zca = zca_matrix(xtr, cfg.whiten)
+    return zca, xtr @ zca, xval @ zca
+
+
 def choose_lr_reg(cfg: LinearConfig, split, xtr: np.ndarray, xval: np.ndarray, progress: bool = True):
     """The (lr, reg) of ``cfg.candidates()`` with the best validation accuracy, all trained as one stack.
 
@@ -87,8 +95,7 @@ def fit_linear(cfg: LinearConfig, split, xtr: np.ndarray, xval: np.ndarray, prog
     and fit see the ZCA-whitened rows ``x Z`` (:func:`imgclass.data.zca_matrix`) and the fitted weights are
     mapped back (``W Z``), so the estimator returned scores the rows ``x`` themselves.
     """
-    zca = zca_matrix(xtr, cfg.whiten) if cfg.whiten else None
-    ftr, fval = (xtr, xval) if zca is None else (xtr @ zca, xval @ zca)
+    zca, ftr, fval = whitened(cfg, xtr, xval)
     lr, reg, found = cfg.lr, cfg.reg, None
     if cfg.searched:
         lr, reg, found = choose_lr_reg(cfg, split, ftr, fval, progress)
@@ -154,8 +161,7 @@ def sweep_linear(cfg: LinearSweepConfig, *, out_root: str | Path = "runs", progr
     split, pre, xtr, xval, xte = prepare(cfg)
     if not len(split.y_val):
         raise ImgclassError("a sweep selects on the validation split: use --val > 0")
-    zca = zca_matrix(xtr, cfg.whiten) if cfg.whiten else None
-    ftr, fval = (xtr, xval) if zca is None else (xtr @ zca, xval @ zca)
+    zca, ftr, fval = whitened(cfg, xtr, xval)
     found = sweep(with_bias_column(ftr), split.y_train, with_bias_column(fval), split.y_val, configs, loss=cfg.loss,
                   num_iters=cfg.iters, batch_size=cfg.batch_size, seed=cfg.seed, sampling=cfg.sampling,
                   progress=progress)
