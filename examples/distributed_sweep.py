@@ -21,6 +21,23 @@ import sys
 from pathlib import Path
 
 
+def why_failed(stderr: str) -> str:
+    """The lines of a failed torchrun job's output that say why: imgclass's own error, else torchrun's summary.
+
+    torchrun ends with a box of ``=`` lines around the root cause (rank, exit code, signal or traceback):
+    its last line alone says nothing.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    ours = [line for line in lines if "imgclass: error:" in line]
+    if ours:
+        return ours[-1][ours[-1].index("imgclass: error:"):]
+    summary = [line for line in lines if line.split(":")[0].strip() in ("rank", "exitcode", "traceback")]
+    if summary:
+        return "; ".join(" ".join(line.split()) for line in summary[-3:])
+    plain = [line for line in lines if line.strip("=-")]
+    return plain[-1] if plain else "no output"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     train_args = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -54,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:  # a failed trial is marked failed in the study; the sweep goes on
             failures.append(trial.number)
-            raise RuntimeError(f"trial {trial.number} failed: {done.stderr.strip().splitlines()[-1:]}")
+            out.mkdir(parents=True, exist_ok=True)
+            log = out / "torchrun.log"
+            log.write_text(done.stdout + done.stderr)
+            raise RuntimeError(f"trial {trial.number} failed ({why_failed(done.stderr)}); its whole output is in {log}")
         (result,) = out.glob("*/results.json")
         value = json.loads(result.read_text())["val_accuracy"]
         trial.set_user_attr("run_dir", str(result.parent))

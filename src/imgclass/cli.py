@@ -117,10 +117,14 @@ def distributed_launch() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     code = _main(argv)
-    if code and distributed_launch():
-        # one of several processes failed: leave now, with its message printed and nothing left to write
-        # (every file is written atomically); tearing the process group down while the others exit can make
-        # gloo abort the process (SIGABRT), and the exit status would no longer say what happened
+    if distributed_launch():
+        # one of several processes: leave now, with everything written (atomically), the process group left
+        # (after a run) and the output flushed, without the interpreter's own teardown. That teardown can abort
+        # the process: after a successful run, about 1 torchrun job in 30 here ended with "terminate called
+        # without an active exception" (SIGABRT) in process 0 or 1 after its atexit handlers had run, and
+        # torchrun then reports the whole job failed; after a failed one, gloo can abort while the others exit.
+        # Either way the exit status would no longer say what happened.
+        logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
