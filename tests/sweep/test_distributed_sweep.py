@@ -12,12 +12,17 @@ from tests.sweep.conftest import subprocess_env
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "distributed_sweep.py"
 
 
-def test_a_sweep_of_torchrun_trials_shares_one_postgres_study(tmp_path, postgres_url):
+def sweep_example(tmp_path, postgres_url, study: str, *train_args: str) -> subprocess.CompletedProcess:
+    """The example, 2 trials of 2 processes each (one thread), on a tiny MLP on digits."""
     env = {**subprocess_env(), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, str(EXAMPLE), "--storage", postgres_url, "--study", "dist1", "--trials", "2",
-                        "--nproc-per-node", "2", "--out", str(tmp_path / "trials"), "--",
-                        "--dataset", "digits", "--model", "mlp:16", "--epochs", "2"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, str(EXAMPLE), "--storage", postgres_url, "--study", study, "--trials", "2",
+                           "--nproc-per-node", "2", "--out", str(tmp_path / "trials"), "--",
+                           "--dataset", "digits", "--model", "mlp:16", *train_args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_a_sweep_of_torchrun_trials_shares_one_postgres_study(tmp_path, postgres_url):
+    r = sweep_example(tmp_path, postgres_url, "dist1", "--epochs", "2")
     assert r.returncode == 0, r.stderr
     assert "best of 2 trials" in r.stdout and "imgclass train --dataset digits" in r.stdout
     results = [json.loads(p.read_text()) for p in (tmp_path / "trials").glob("dist1/*/*/results.json")]
@@ -70,11 +75,7 @@ def test_a_failed_trial_says_why_not_the_last_line_of_torchruns_box():
 
 
 def test_failed_trials_keep_their_output_and_three_in_a_row_stop_the_worker(tmp_path, postgres_url):
-    env = {**subprocess_env(), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, str(EXAMPLE), "--storage", postgres_url, "--study", "dist-bad", "--trials", "2",
-                        "--nproc-per-node", "2", "--out", str(tmp_path / "trials"), "--",
-                        "--dataset", "digits", "--model", "mlp:16", "--epochs", "0"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    r = sweep_example(tmp_path, postgres_url, "dist-bad", "--epochs", "0")
     assert r.returncode == 1 and "three trials in a row failed" in r.stderr
     logs = sorted((tmp_path / "trials" / "dist-bad").glob("trial*/torchrun.log"))
     assert len(logs) == 3
