@@ -27,6 +27,17 @@ def test_evaluate_json_last_line_parses_and_matches_the_run(tmp_path_factory, tm
     assert last_json(out)["test_uses"] == 2 and "used 2 times" in out
 
 
+def test_evaluate_of_a_run_trained_without_the_test_says_it_used_the_split_now(tmp_path, capsys):
+    assert main(["train", "--dataset", "digits", "--engine", "numpy", "--model", "mlp:16", "--epochs", "1",
+                 "--threads", "1", "--no-test", "--no-progress", "--out", str(tmp_path), "--json"]) == 0
+    run = last_json(capsys.readouterr().out)["run_dir"]
+    for _ in range(2):  # the first call scores the test split; the second reports from the stored scores
+        assert main(["evaluate", run, "--json"]) == 0
+        out = capsys.readouterr().out
+        assert last_json(out)["test_uses"] == 1
+        assert "used once, by imgclass evaluate" in out and "at the end of training" not in out
+
+
 def test_report_command_writes_the_page(tmp_path_factory, tmp_path, capsys):
     out_file = tmp_path / "r.html"
     assert main(["report", str(train_run(tmp_path_factory)), "--out", str(out_file), "--json"]) == 0

@@ -13,8 +13,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     m = evaluate_run(args.run_dir, again=args.again)
     uses = m["test_uses"]
-    note = ("test split used once (at the end of training); these figures come from its stored scores"
-            if uses == 1 else f"note: the test split has been used {uses} times for this run (see test_log.json)")
+    if uses != 1:
+        note = f"note: the test split has been used {uses} times for this run (see test_log.json)"
+    elif m["test_log"][0].get("by") == "evaluate":  # a --no-test run: its one use was by imgclass evaluate
+        note = (f"test split used once, by imgclass evaluate at {m['test_log'][0].get('time')} (the run was trained "
+                "without it); these figures come from its stored scores")
+    else:
+        note = "test split used once (at the end of training); these figures come from its stored scores"
     text = "\n".join([format_metrics(m), "", note, "plots: " + ", ".join(m["plots"])])
     emit(args, text, m)
     return 0
