@@ -35,6 +35,20 @@ def test_each_step_keeps_every_change_before_it():
         ladder_configs(base, "nope")
 
 
+def test_the_command_trains_the_usi_recipe_unless_told_otherwise():
+    from imgclass.cli import get_parser
+    from imgclass.train.cli import config_from_args
+
+    def config(*flags):
+        return config_from_args(get_parser().parse_args(["study", "ablation", *flags]))
+
+    cfg = config()
+    assert (cfg.dataset, cfg.recipe, cfg.epochs) == ("cifar10", "usi", 40)
+    assert cfg == TrainConfig(dataset="cifar10", model="cifar-classic", recipe="usi")  # what Python resolves
+    assert TrainConfig(dataset="cifar10", model="cifar-classic").epochs == 20  # the cnn on cifar10 recipe
+    assert config("--epochs", "20").epochs == 20  # a flag still wins
+
+
 def test_the_study_trains_one_run_per_step_and_the_last_over_seeds(tmp_path):
     s = ablation_study(small(), final_seeds=2, out_root=tmp_path, progress=False)
     study = Run.open(s["run_dir"])

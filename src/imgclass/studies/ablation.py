@@ -6,8 +6,9 @@ The default ladder is the USI assignment's, on its network (the ``cifar-classic`
     baseline -> + weight decay -> + dropout -> + flip / colour jitter -> no bias -> + batchnorm
 
 Each step keeps every change before it. All steps share the rest of the training recipe
-(optimizer, schedule, epochs, label smoothing: the ``cnn`` on ``cifar10`` recipe, or what the
-caller gives); the first step turns off what later steps add. The last step is trained with
+(optimizer, schedule, epochs, label smoothing: the ``cnn`` on ``cifar10`` recipe with the named
+recipe ``usi`` on top, 40 epochs, which the command uses; or what the caller gives); the first
+step turns off what later steps add. The last step is trained with
 ``final_seeds`` seeds and reported as mean ± std. The study directory (kind ``study``) holds
 ``config.json``, ``results.json`` (one row per step), ``plots/ablation.png`` and one run
 directory per step (the last a ``seeds`` run); ``imgclass report STUDY_DIR`` renders it.
@@ -77,8 +78,8 @@ def ablation_study(cfg: TrainConfig, ladder: str = "usi", *, final_seeds: int = 
     Parameters
     ----------
     cfg : TrainConfig
-        The network and training recipe the ladder changes (e.g. ``TrainConfig(dataset="cifar10",
-        model="cifar-classic")``).
+        The network and training recipe the ladder changes; ``imgclass study ablation``'s defaults are
+        ``TrainConfig(dataset="cifar10", model="cifar-classic", recipe="usi")``.
     final_seeds : int
         Seeds of the last step (``cfg.seed``, ``cfg.seed + 1``, ...): mean ± std of its test accuracy.
     """

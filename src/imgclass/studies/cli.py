@@ -85,7 +85,7 @@ def add_commands(sub, command) -> None:
                 "+ flip/colour jitter, no bias, + batchnorm), one run per step, the last over several seeds; "
                 "one table and one report")
     add_train_args(p)
-    p.set_defaults(dataset="cifar10", _dataset_default="cifar10", model="cifar-classic")
+    p.set_defaults(dataset="cifar10", _dataset_default="cifar10", model="cifar-classic", recipe="usi")
     for action in p._actions:
         if action.dest in ("seeds", "resume"):
             action.help = argparse.SUPPRESS  # refused: --final-seeds
@@ -98,6 +98,10 @@ def add_commands(sub, command) -> None:
         elif action.dest == "model":
             action.default = "cifar-classic"
             action.help = "the network the ladder changes [cifar-classic, the USI assignment's]"
+        elif action.dest == "recipe":
+            action.default = "usi"
+            action.help = ("the named recipe every step trains with [usi: the cnn on cifar10 recipe over 40 "
+                           "epochs]; flags given on top of it still win")
     p.add_argument("--ladder", choices=tuple(LADDERS), default="usi", help="which ladder of changes")
     p.add_argument("--final-seeds", type=int, default=10, metavar="N",
                    help="seeds of the last step (mean ± std of its test accuracy)")
