@@ -72,6 +72,7 @@ def make_objective(opened: Study):
         params = {p.name: p.suggest(trial) for p in space}
         cfg = sp.apply(base, params).replace(name=f"trial-{trial.number}")
         run_dir = opened.sweep_dir / "trials" / f"trial-{trial.number}"
+        run_dir.mkdir(parents=True, exist_ok=True)  # before it is recorded: a recorded run_dir always exists
         trial.set_user_attr("run_dir", str(run_dir))
         try:
             r = train(cfg, run_dir=run_dir, progress=False, callbacks=[ReportToTrial(trial)], test=False)
