@@ -22,6 +22,19 @@ def _isolated_data_env(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("IMGCLASS_DATA", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _full_precision_by_default(monkeypatch):
+    """Tests compare fp32 numbers exactly (engines, export, one vs two processes), so the automatic bfloat16
+    autocast of a CPU with native bfloat16 (AVX512-BF16, AMX) stays off in them, as on a CPU without it; a
+    test that wants bfloat16 asks for it (amp=True), tests/deep/test_device.py checks the detection itself,
+    and tests that compare the numbers of imgclass subprocesses pass --no-amp."""
+    import imgclass.deep.device as device
+
+    real = device.cpu_has_native_bf16
+    monkeypatch.setattr(device, "cpu_has_native_bf16",
+                        lambda cpuinfo="/proc/cpuinfo": False if cpuinfo == "/proc/cpuinfo" else real(cpuinfo))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
