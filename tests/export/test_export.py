@@ -138,3 +138,20 @@ def test_bad_exports_are_clear_errors(runs, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("imgclass: error: this model cannot be exported to ONNX (UnsupportedOperatorError")
     assert "--format torchscript" in err and not (tmp_path / "o" / "model.onnx").exists()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_a_run_that_evaluates_in_bfloat16_exports_its_float32_graph(tmp_path):
+    # amp=True: bfloat16 autocast on any CPU, as the automatic setting gives on one with native bfloat16
+    run = Path(train(TrainConfig(dataset="digits", batch_size=64, model="cnn:8,16;fc=32;bn", epochs=1, amp=True),
+                     run_dir=tmp_path / "bf16", progress=False)["run_dir"])
+    model = load_model(run, device="cpu")
+    x = rebuild_split(model.config).x_test[:64]
+    bf16 = model.scores(x)
+    model.scorer.amp = None
+    fp32 = model.scores(x)
+    assert np.abs(bf16 - fp32).max() > 1e-4  # what the check would have refused before
+    r = export_model(run, "torchscript", tmp_path / "out")
+    with torch.inference_mode():
+        got = torch.jit.load(r["file"])(torch.from_numpy(x.astype(np.float32))).numpy()
+    np.testing.assert_allclose(got, fp32, atol=1e-4, rtol=0)
