@@ -20,11 +20,13 @@ CASES = {
                   flip=True, crop_padding=1),
     # dropout (torch's global RNG), batch augmentation (its own generator), one-cycle schedule, Adam state,
     # and the EMA weights with their step count
-    "torch": dict(engine="torch", model="cnn:8;fc=16;dropout=0.3", optimizer="adam", schedule="onecycle",
+    # amp=False: the killed subprocess and this process must both run fp32 (conftest turns the automatic
+    # bfloat16 off only in this process)
+    "torch": dict(engine="torch", amp=False, model="cnn:8;fc=16;dropout=0.3", optimizer="adam", schedule="onecycle",
                   flip=True, crop_padding=1, lr=3e-3, ema=0.99),
     # the fast recipe's pieces: Muon's momentum, the triangle schedule of both optimizers, the lookahead copy,
     # the lower-resolution first steps
-    "torch-fast": dict(engine="torch", model="resnet:1,1;widths=8,8", optimizer="muon", schedule="triangle", lr=0.05,
+    "torch-fast": dict(engine="torch", amp=False, model="resnet:1,1;widths=8,8", optimizer="muon", schedule="triangle", lr=0.05,
                        muon_lr=0.05, norm_lr_scale=4.0, lookahead=True, progressive="6:0.5", tta_flip=True,
                        tta_shift=True, flip=True, crop_padding=1, label_smoothing=0.2),
 }
