@@ -199,15 +199,12 @@ def _onnx(wrapper, images: np.ndarray) -> bytes:
 def _full_precision_scores(model, images: np.ndarray) -> np.ndarray:
     """imgclass's scores in float32, as the exported graph computes them: a run that evaluates with bfloat16
     autocast (CUDA, or a CPU with native bfloat16) would differ from its own fp32 graph by about 1e-2."""
-    engine = model.scorer
-    amp = getattr(engine, "amp", None)
-    if amp is not None:
-        engine.amp = None
+    engine = model.scorer  # a torch-engine run's engine: only those export to torchscript or onnx
+    amp, engine.amp = engine.amp, None
     try:
         return model.scores(images)
     finally:
-        if amp is not None:
-            engine.amp = amp
+        engine.amp = amp
 
 
 def _check_torch_file(fmt: str, data: bytes, images: np.ndarray, expected: np.ndarray):
