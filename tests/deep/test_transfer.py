@@ -61,6 +61,51 @@ def test_finetune_all_trains_every_layer_the_pretrained_ones_slower_with_imagene
     assert all(torch.equal(before[k], after[k]) for k in before if k.endswith(("running_mean", "running_var")))
 
 
+def test_finetune_last_trains_the_last_block_on_the_trunks_cached_maps(tmp_path, monkeypatch):
+    """``last``: the trunk's maps are computed once per image and cached; the last block, the head conv and the
+    classifier train on them (the pretrained two slower, with ImageNet's batchnorm statistics); the trunk stays
+    ImageNet's, and the saved net scores images as the engine scored the cached maps."""
+    from imgclass.train.engines import build_engine
+
+    calls = []
+    real = transfer.feature_runner
+    monkeypatch.setattr(transfer, "feature_runner", lambda *a: (run := real(*a)) and (
+        lambda xb: calls.append(len(xb)) or run(xb)))
+    cfg = TrainConfig(**SMALL, finetune="last", lr=1e-3)
+    engine = build_engine(cfg, (1, 8, 8), 10, total_steps=10)
+    net = engine.module
+    tail = {id(p) for p in net.tail_modules().parameters()}
+    assert {id(p) for p in net.backbone_parameters()} == tail and tail
+    assert all(not p.requires_grad for p in net.trunk_parameters()) and not tail & {id(p) for p in net.trunk_parameters()}
+    trained = {id(p) for g in engine.optimizer.param_groups for p in g["params"]}
+    assert tail <= trained and not trained & {id(p) for p in net.trunk_parameters()}
+    for g in engine.optimizer.param_groups:
+        assert g["max_lr"] == pytest.approx(1e-3 * (BACKBONE_LR_SCALE if {id(p) in tail for p in g["params"]} == {True}
+                                                    else 1.0))
+    assert net.feature_shape() == (192, 1, 1)  # a 32 px image is 1 x 1 after the trunk's strides
+
+    first = train(cfg, run_dir=tmp_path / "a", progress=False)
+    assert sum(calls) == 2 * (1213 + 135 + 449)  # every image and its mirror through the trunk once, not per step
+    assert {np.load(f, mmap_mode="r").shape[1:] for f in transfer.cache_dir().glob("*.npy")} == {(192, 1, 1)}
+    calls.clear()
+    second = train(cfg, run_dir=tmp_path / "b", progress=False)
+    assert calls == [] and second["test_accuracy"] == first["test_accuracy"]  # the trunk's key ignores the tail
+
+    model = load_model(tmp_path / "a")
+    after, fresh = model.scorer.eval_module.backbone.state_dict(), TransferNet(3, 10, size=32).backbone.state_dict()
+    changed = {k for k in fresh if not torch.equal(after[k], fresh[k])}
+    assert changed and all(k.startswith(("_blocks.15.", "_conv_head.", "_bn1.")) for k in changed)
+    assert not any(k.endswith(("running_mean", "running_var")) for k in changed)
+    assert first["test_accuracy"] > 0.3  # chance is 0.1: 2 epochs on 8x8 digits, 1 x 1 maps
+
+    x = np.random.default_rng(0).random((20, 1, 8, 8), dtype=np.float32)
+    cached = model.scorer.scores(x)  # the engine: the trunk's maps from the cache path, then the tail
+    with torch.inference_mode():  # the whole net on the images and (the recipe's flip test-time view) their mirrors
+        net = model.scorer.eval_module.eval()
+        direct = ((net(torch.from_numpy(x)) + net(torch.from_numpy(x[..., ::-1].copy()))) / 2).numpy()
+    np.testing.assert_allclose(cached, direct, atol=1e-4)
+
+
 def test_a_transfer_run_resumes_predicts_and_explains_like_any_run(tmp_path, capsys):
     from PIL import Image
 
@@ -79,27 +124,29 @@ def test_a_transfer_run_resumes_predicts_and_explains_like_any_run(tmp_path, cap
     (dict(model="cnn", pretrained=True), "pretrained weights exist for --model efficientnet-lite0 only"),
     (dict(model="efficientnet;size=16"), "size must be at least 32"),
     (dict(model="efficientnet-lite0", engine="numpy"), "only available on the torch engine"),
-    (dict(model="efficientnet-lite0", finetune="some"), "finetune must be one of head, all"),
+    (dict(model="efficientnet-lite0", finetune="some"), "finetune must be one of head, last, all"),
 ])
 def test_bad_transfer_settings_are_clear_errors(kw, message):
     with pytest.raises(ImgclassError, match=message):
         TrainConfig(dataset="digits", **kw)
 
 
-@pytest.mark.parametrize("size", [32, 48])
-def test_onnxruntime_features_equal_pytorchs(size, rng):
-    net = TransferNet(1, 3, size=size).eval()
+@pytest.mark.parametrize("size, finetune, shape", [(32, "head", (1280,)), (48, "head", (1280,)),
+                                                    (64, "last", (192, 2, 2))])
+def test_onnxruntime_features_equal_pytorchs(size, finetune, shape, rng):
+    net = TransferNet(1, 3, size=size, finetune=finetune).eval()
     x = rng.random((5, 1, 20, 20), dtype=np.float32)
     fast = transfer.feature_runner(net, "cpu", (1, 20, 20))(x)
     with torch.inference_mode():
         ref = net.features(torch.from_numpy(x)).numpy()
-    assert fast.shape == (5, transfer.FEATURES) and np.abs(fast - ref).max() < 1e-4
+    assert fast.shape == (5, *shape) == (5, *net.feature_shape()) and np.abs(fast - ref).max() < 1e-4
     (graph,) = transfer.cache_dir().glob("*.onnx")
     graph.write_bytes(b"damaged")  # a damaged graph on disk is exported again
     assert np.abs(transfer.feature_runner(net, "cpu", (1, 20, 20))(x) - ref).max() < 1e-4
 
 
-def test_flips_of_a_frozen_backbone_train_on_the_mirrored_images_cached_features(rng, monkeypatch):
+@pytest.mark.parametrize("finetune", ["head", "last"])
+def test_flips_of_a_frozen_backbone_train_on_the_mirrored_images_cached_features(finetune, rng, monkeypatch):
     """--flip keeps a frozen backbone on cached features: a flipped sample is its mirror image's features, and
     the steps equal those of running the backbone on the randomly flipped images themselves."""
     from imgclass.train.engines import build_engine
@@ -111,7 +158,8 @@ def test_flips_of_a_frozen_backbone_train_on_the_mirrored_images_cached_features
     x = rng.random((40, 3, 12, 12), dtype=np.float32)
     x[:, :, :, :6] *= 0.2  # images unlike their mirrors
     y = np.arange(40) % 4
-    cfg = TrainConfig(dataset="digits", model="efficientnet;size=32;dropout=0", flip=True, lr=1e-2, batch_size=8)
+    cfg = TrainConfig(dataset="digits", model="efficientnet;size=32;dropout=0", flip=True, lr=1e-2, batch_size=8,
+                      finetune=finetune)
     weights = []
     for on_features in (True, False):
         torch.manual_seed(0)

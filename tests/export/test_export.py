@@ -29,6 +29,8 @@ TORCH_RUNS = {
                    channels_last=True, optimizer="nesterov", lr=0.05),
     # transfer learning: the pretrained backbone, its resize and scaling, a new classifier with a hidden layer
     "transfer": dict(model="efficientnet;size=32;hidden=16", epochs=1),
+    # the last block trained on the trunk's cached maps: the exported graph runs the whole net on images
+    "transfer-last": dict(model="efficientnet;size=32;hidden=16", epochs=1, finetune="last"),
 }
 
 

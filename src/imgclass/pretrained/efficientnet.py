@@ -153,8 +153,18 @@ class EfficientNetLite(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, 1280, H/32, W/32)."""
+        return self.tail(self.trunk(x))
+
+    def trunk(self, x: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
+        """The stem and the first ``blocks`` MBConv blocks (all of them by default): the input of block ``blocks``."""
         x = F.relu6(self._bn0(self._conv_stem(x)))  # (N, 32, H/2, W/2)
-        for block in self._blocks:
+        for block in self._blocks[:blocks]:
+            x = block(x)
+        return x
+
+    def tail(self, x: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
+        """What :meth:`trunk` left: the MBConv blocks from ``blocks`` on, then the 1x1 head conv -> (N, 1280, h, w)."""
+        for block in self._blocks[len(self._blocks) if blocks is None else blocks:]:
             x = block(x)
         return self._head_act(self._bn1(self._conv_head(x)))
 

@@ -28,7 +28,7 @@ LOSSES = ("softmax", "hinge")
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "muon")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 NORMALIZE = ("channel", "pixel", "none")
-FINETUNE = ("head", "all")  # imgclass.deep.transfer: train the new classifier only, or every layer
+FINETUNE = ("head", "last", "all")  # imgclass.deep.transfer: the new classifier, + the last block, every layer
 
 
 class _FromRecipe:

@@ -136,8 +136,8 @@ class TorchEngine:
         decay = [p for p in decay if all(p is not f for f in filters)]
         groups = [{"params": decay, "weight_decay": cfg.weight_decay, "lr": cfg.lr},
                   {"params": no_decay, "weight_decay": 0.0, "lr": cfg.lr * cfg.norm_lr_scale}]
-        if isinstance(self.module, TransferNet) and not self.module.frozen:  # the pretrained layers learn slower
-            pretrained = {id(p) for p in self.module.backbone_parameters()}
+        pretrained = {id(p) for p in self.module.backbone_parameters()} if isinstance(self.module, TransferNet) else ()
+        if pretrained:  # the pretrained layers that train learn slower
             groups = [{**g, "params": [p for p in g["params"] if (id(p) in pretrained) == back],
                        "lr": g["lr"] * (BACKBONE_LR_SCALE if back else 1.0)} for back in (False, True) for g in groups]
         groups = [g for g in groups if g["params"]]
@@ -208,9 +208,9 @@ class TorchEngine:
         index = torch.from_numpy(idx[part]).to(self.device)
         xb, yb = self._rows(idx[part], index), self.y[index]
         if self.x_mirrored is not None:  # a random flip of the image is a random pick of its mirror's features
-            xb = torch.where(self.augment.flips(len(idx), rows=(part, n)).to(self.device)[:, None],
-                             self.x_mirrored[index], xb)
-        if self.x.ndim == 4:
+            flips = self.augment.flips(len(idx), rows=(part, n)).to(self.device)
+            xb = torch.where(flips.view(-1, *[1] * (xb.ndim - 1)), self.x_mirrored[index], xb)
+        if self.x.ndim == 4 and not self.on_features:  # images (not a trunk's maps: their flips are the mirrors')
             xb = self.augment(xb, rows=(part, n))
             if self.progressive and self.steps < self.progressive[1] * self.total_steps:
                 size = self.progressive[0]  # the early steps at a lower resolution: cheaper
@@ -274,11 +274,14 @@ class TorchEngine:
     def _scores(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         net = self.eval_module.eval()
         if self.on_features:  # the frozen backbone's cached features, and its mirror images' for tta_flip
-            with torch.inference_mode():
-                logits = net.head(self._features(x)).float()
-                if self.cfg.tta_flip:
-                    logits = (logits + net.head(self._features(x, flip=True)).float()) / 2
-            return logits.cpu().numpy()
+            views = [self._features(x)] + ([self._features(x, flip=True)] if self.cfg.tta_flip else [])
+            maps = views[0].ndim > 2  # a trunk's maps (finetune="last"): in batches and autocast, as images;
+            # pooled features at once
+            with torch.inference_mode(), autocast(self.device, self.amp if maps else None):
+                step = batch_size if maps else max(1, len(x))
+                logits = [sum(net.head(f[i:i + step]).float() for f in views) / len(views)
+                          for i in range(0, len(x), step)]
+            return torch.cat(logits).cpu().numpy() if logits else np.zeros((0, 0), np.float32)
         out = []
         with torch.inference_mode(), autocast(self.device, self.amp):
             for i in range(0, len(x), batch_size):
