@@ -69,7 +69,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="head: freeze the pretrained backbone and train a new classifier on its features, cached "
                         "in ~/.cache/imgclass/features (at most $IMGCLASS_FEATURE_CACHE_GB, default 8; least recently "
                         "used go first); last: the same with the last block and the head conv training too, on the "
-                        "cached maps of the blocks before (for thousands of images; ~5 min an epoch on CIFAR-10); "
+                        "cached maps of the blocks before (for thousands of images; ~1.5 min an epoch on CIFAR-10); "
                         "all: train every layer, the pretrained ones at 1/10 of the learning rate [head]")
     g = p.add_argument_group("several processes (torchrun --nproc-per-node N -m imgclass train ...)")
     bool_flag(g, "sync-bn", "CUDA under torchrun: batchnorm statistics over the whole global batch (SyncBatchNorm) "
