@@ -172,7 +172,8 @@ class TransferNet(nn.Module):
             return self._key
         where = "" if self.split is None else f" trunk={self.split}"
         h = hashlib.sha256(f"efficientnet-lite0 size={self.size} channels={self.in_channels}{where}".encode())
-        tail = () if self.split is None else (f"_blocks.{self.split}.", "_conv_head.", "_bn1.")
+        tail = () if self.split is None else {id(m) for m in self.tail_modules()}
+        tail = tuple(f"{name}." for name, m in self.backbone.named_modules() if id(m) in tail)
         for name, t in self.backbone.state_dict().items():
             if name.startswith(tail):
                 continue  # ``last``: these train, and the trunk's maps do not depend on them

@@ -280,8 +280,8 @@ class TorchEngine:
             with torch.inference_mode(), autocast(self.device, self.amp if maps else None):
                 step = batch_size if maps else max(1, len(x))
                 logits = [sum(net.head(f[i:i + step]).float() for f in views) / len(views)
-                          for i in range(0, len(x), step)]
-            return torch.cat(logits).cpu().numpy() if logits else np.zeros((0, 0), np.float32)
+                          for i in range(0, max(1, len(x)), step)]  # no images: one empty batch, (0, K) logits
+            return torch.cat(logits).cpu().numpy()
         out = []
         with torch.inference_mode(), autocast(self.device, self.amp):
             for i in range(0, len(x), batch_size):
